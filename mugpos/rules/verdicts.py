@@ -1,0 +1,62 @@
+"""What checking rules produces: the JSON shapes of DESIGN.md ("Rule verdicts", "Suggestions")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mugpos.engine.scene import Box
+
+Status = Literal["satisfied", "violated", "not_applicable", "not_checkable"]
+Severity = Literal["critical", "warning", "info"]
+
+
+class Violation(BaseModel):
+    object_id: str
+    other_id: str | None = None
+    measured_cm: float | None = None
+    required_cm: float | None = None
+    message: str
+
+
+class RuleVerdict(BaseModel):
+    """One rule against one scene. `not_checkable`: understood, but about things no detector sees."""
+
+    rule_id: str | None = None
+    text: str
+    interpretation: str
+    severity: Severity = "warning"
+    status: Status
+    violations: list[Violation] = Field(default_factory=list)
+    reason: str | None = Field(None, description="why not_applicable / not_checkable")
+
+
+class Move(BaseModel):
+    dx_px: float
+    dy_px: float
+    dx_cm: float
+    dy_cm: float
+
+
+class Suggestion(BaseModel):
+    object_id: str
+    from_box: Box
+    to_box: Box
+    move: Move
+    instruction: str
+    satisfies: list[str] = Field(
+        default_factory=list, description="texts of the rules the new spot satisfies"
+    )
+    still_violated: list[str] = Field(default_factory=list, description="texts of rules no spot satisfies")
+
+
+class Conflict(BaseModel):
+    object_id: str | None = None
+    rules: list[str] = Field(description="texts of rules that no position satisfies together")
+    message: str
+
+
+class Suggestions(BaseModel):
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    conflicts: list[Conflict] = Field(default_factory=list)

@@ -1,0 +1,159 @@
+"""Every knob in one place: `MUGPOS_*` environment variables (or a `.env` file).
+
+Any string setting may instead hold a `gsm://projects/P/secrets/S[/versions/V]` reference; it is
+resolved through Google Secret Manager when the settings are loaded (see `mugpos.deploy.secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _xdg_data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mugpos"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MUGPOS_", env_file=".env", extra="ignore")
+
+    # --- models -----------------------------------------------------------------------------
+    detector_weights: str = Field(
+        "yolov8n.pt",
+        description="YOLO weights: a .pt, .onnx or TensorRT .engine path, a model name Ultralytics "
+        "downloads (yolov8n.pt), or a .yaml architecture for a random-initialised model (tests).",
+    )
+    detector_imgsz: int = Field(640, ge=32, le=4096)
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="detector confidence threshold")
+    iou: float = Field(0.5, ge=0.0, le=1.0, description="detector NMS IoU threshold")
+    embedder: Literal["clip", "none"] = "clip"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = Field(
+        "laion2b_s34b_b79k",
+        description="open_clip pretrained tag, a local checkpoint path, or 'none' for random weights",
+    )
+    device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    half: Literal["auto", "on", "off"] = Field("auto", description="fp16 inference (auto: on CUDA)")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU (default: cores)")
+    warmup: bool = Field(True, description="run one dummy batch after loading the models")
+
+    # --- batching -------------------------------------------------------------------------
+    batching: bool = True
+    batch_max_size: int = Field(16, ge=1, le=256)
+    batch_max_wait_ms: float = Field(4.0, ge=0.0, le=1000.0)
+
+    # --- input limits ---------------------------------------------------------------------
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1024, description="decompression-bomb limit")
+    max_image_side: int = Field(12_000, ge=32)
+    url_timeout_s: float = Field(10.0, gt=0)
+    url_max_redirects: int = Field(3, ge=0, le=10)
+    allowed_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders images may be read from by path (os.pathsep or comma separated); "
+        "default: the current folder and the data directory's inbox",
+    )
+    allow_private_urls: bool = Field(
+        False, description="allow image URLs to loopback/private addresses (trusted LANs and tests only)"
+    )
+    max_rule_chars: int = Field(500, ge=10)
+    max_scene_objects: int = Field(500, ge=1)
+
+    # --- storage --------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_xdg_data_home)
+    cache_l2_bytes: int = Field(512 * 1024 * 1024, ge=0)
+    redis_url: str | None = None
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    redis_timeout_s: float = Field(0.25, gt=0)
+    layout_store: Literal["embedded", "mongodb"] = "embedded"
+    rule_store: Literal["embedded", "mongodb"] = "embedded"
+    mongodb_uri: SecretStr | None = None
+    mongodb_db: str = "mugpos"
+    mongodb_timeout_s: float = Field(3.0, gt=0)
+    mongodb_fallback: bool = Field(True, description="fall back to the embedded store if MongoDB is down")
+    blob_store: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = Field(None, description="R2: https://<account>.r2.cloudflarestorage.com")
+    s3_bucket: str = "mugpos"
+    s3_region: str = "auto"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    store_originals: bool = False
+
+    # --- rules ----------------------------------------------------------------------------
+    rules_llm: str | None = Field(None, description="LangChain chat model 'provider:model' for rules")
+
+    # --- output ---------------------------------------------------------------------------
+    annotated_max_side: int = Field(1024, ge=64, le=8192)
+    annotated_format: Literal["webp", "jpeg", "png"] = "webp"
+    annotated_quality: int = Field(80, ge=10, le=100)
+
+    # --- server ---------------------------------------------------------------------------
+    auth_token: SecretStr | None = None
+    rate_limit_per_min: int = Field(600, ge=0, description="per-client requests a minute on HTTP; 0 = off")
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+
+    # --- deploy ---------------------------------------------------------------------------
+    idle_shutdown_s: float = Field(
+        600.0, ge=0, description="timed pod: stop after this much idleness; 0 = never"
+    )
+    idle_warn_s: float = Field(60.0, ge=0)
+    runpod_api_key: SecretStr | None = None
+    runpod_pod_id: str | None = Field(None, description="defaults to RunPod's own RUNPOD_POD_ID")
+    worker_concurrency: int = Field(16, ge=1, le=256)
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, v: object) -> object:
+        if isinstance(v, str):
+            parts = [p for chunk in v.split(os.pathsep) for p in chunk.split(",")]
+            return [Path(p.strip()).expanduser() for p in parts if p.strip()]
+        return v
+
+    @model_validator(mode="after")
+    def _resolve_secret_refs(self) -> Settings:
+        refs = {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), str | SecretStr)
+            and _plain(value).startswith("gsm://")
+        }
+        if refs:
+            from mugpos.deploy.secrets import resolve_secret
+
+            for name, value in refs.items():
+                resolved = resolve_secret(_plain(value), setting=f"MUGPOS_{name.upper()}")
+                object.__setattr__(
+                    self, name, SecretStr(resolved) if isinstance(value, SecretStr) else resolved
+                )
+        return self
+
+    # --- derived --------------------------------------------------------------------------
+    def effective_allowed_dirs(self) -> list[Path]:
+        dirs = self.allowed_dirs or [Path.cwd(), self.data_dir / "inbox"]
+        return [d.expanduser().resolve() for d in dirs]
+
+    def resolved_device(self) -> str:
+        """The torch device string; imports torch, so call it only on the model path."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda:0"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+
+
+def _plain(value: str | SecretStr) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
