@@ -1,0 +1,340 @@
+"""The analysis pipeline: a loaded image -> SceneAnalysis, through the batchers and the cache.
+
+Models load in a background thread (`start()`), so the MCP server can answer `initialize` at once;
+the first analysis waits for them (`wait_ready`). Detection and embedding each go through a
+MicroBatcher, so concurrent requests share forward passes; decoding and geometry run in other
+threads and overlap with inference. Whole analyses are cached by image hash + model identities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from mugpos.engine.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.engine.scale import estimate_scale
+from mugpos.engine.scene import Detection, ImageInfo, Scale, Scene
+from mugpos.errors import ConfigError, ModelError, MugposError
+from mugpos.results import Timings
+from mugpos.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from mugpos.engine.batching import MicroBatcher
+    from mugpos.engine.cache import DualCache
+    from mugpos.engine.detector import Detector
+    from mugpos.engine.embedder import Embedder
+    from mugpos.engine.images import LoadedImage
+
+log = logging.getLogger("mugpos.engine")
+
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+class SceneAnalysis(BaseModel):
+    """Everything the engine measured about one picture (or one client-supplied scene)."""
+
+    image: ImageInfo
+    image_sha256: str | None = None
+    scene: Scene
+    scale: Scale
+    surface: Surface
+    mugs: list[MugPosition]
+    relations: list[Relation]
+    embedding: list[float] | None = Field(None, description="L2-normalised CLIP image embedding")
+    embedder: str
+    models: dict[str, str | None] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def measure_scene(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, Scale, Surface, list[MugPosition], list[Relation]]:
+    """Pure geometry stage: scale, surface, mug positions and relations for a scene."""
+    if px_per_cm is not None:
+        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
+    scale = estimate_scale(scene)
+    scene = scene.model_copy(update={"px_per_cm": round(scale.px_per_cm, 4)})
+    surface = surface_for(scene)
+    mugs = [mug_position(scene, m, scale) for m in scene.mugs]
+    relations = mug_relations(scene, scale)
+    return scene, scale, surface, mugs, relations
+
+
+class Engine:
+    def __init__(self, settings: Settings, cache: DualCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.detector: Detector | None = None
+        self.embedder: Embedder | None = None
+        self.embedder_note: str = "not loaded"
+        self._det_batcher: MicroBatcher[Any, list[Detection]] | None = None
+        self._emb_batcher: MicroBatcher[Any, Any] | None = None
+        self._ready = threading.Event()
+        self._load_error: BaseException | None = None
+        self._loader: threading.Thread | None = None
+        self._stage = "idle"
+        self._load_started: float | None = None
+        self.load_seconds: dict[str, float] = {}
+        self.analyses = 0
+
+    # --- model lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Begin loading the models in a background thread (idempotent)."""
+        if self._loader is None:
+            self._load_started = time.perf_counter()
+            self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        try:
+            self._stage = "loading detector"
+            t0 = time.perf_counter()
+            from mugpos.engine.detector import Detector
+
+            det = Detector(self.settings)
+            det.load()
+            if self.settings.warmup:
+                det.warmup()
+            self.load_seconds["detector"] = round(time.perf_counter() - t0, 3)
+            self.detector = det
+            if self.settings.embedder == "clip":
+                self._stage = "loading embedder"
+                t0 = time.perf_counter()
+                try:
+                    from mugpos.engine.embedder import Embedder
+
+                    emb = Embedder(self.settings)
+                    emb.load()
+                    self.embedder = emb
+                    self.embedder_note = emb.identity
+                except MugposError as exc:
+                    # Embedding is optional: analyses go on without it and say why.
+                    self.embedder_note = f"disabled: {exc.message}"
+                    log.warning("embedder disabled: %s", exc.message)
+                self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
+            else:
+                self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
+            self._make_batchers()
+            self._stage = "ready"
+        except BaseException as exc:  # surfaced to every waiting caller
+            self._load_error = exc
+            self._stage = "failed"
+            log.error("model loading failed: %s", getattr(exc, "message", exc))
+        finally:
+            self._ready.set()
+
+    def _make_batchers(self) -> None:
+        from mugpos.engine.batching import MicroBatcher
+
+        s = self.settings
+        assert self.detector is not None
+        self._det_batcher = MicroBatcher(
+            self.detector.detect,
+            max_size=s.batch_max_size,
+            max_wait_ms=s.batch_max_wait_ms,
+            name="detector",
+            enabled=s.batching,
+        )
+        if self.embedder is not None:
+            self._emb_batcher = MicroBatcher(
+                self._embed_batch,
+                max_size=s.batch_max_size,
+                max_wait_ms=s.batch_max_wait_ms,
+                name="embedder",
+                enabled=s.batching,
+            )
+
+    def _embed_batch(self, images: list[Image.Image]) -> list[Any]:
+        assert self.embedder is not None
+        return list(self.embedder.embed_images(images))
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._load_error is None
+
+    async def wait_ready(self, progress: Progress | None = None) -> None:
+        """Wait for the background load, reporting progress; re-raise its failure clearly."""
+        self.start()
+        last = ""
+        while not self._ready.is_set():
+            if progress is not None and self._stage != last:
+                last = self._stage
+                await progress(0.05 if "detector" in last else 0.15, f"warming up: {last}")
+            await asyncio.sleep(0.05)
+        if self._load_error is not None:
+            err = self._load_error
+            if isinstance(err, MugposError):
+                raise err
+            raise ModelError(
+                f"models failed to load: {err}", hint="check MUGPOS_DETECTOR_WEIGHTS and the logs"
+            )
+
+    # --- analysis -----------------------------------------------------------------------
+    def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
+        from mugpos.engine.cache import cache_key
+
+        assert self.detector is not None
+        return cache_key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
+
+    async def analyze(
+        self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
+    ) -> SceneAnalysis:
+        t_start = time.perf_counter()
+        await self.wait_ready(progress)
+        assert self.detector is not None and self._det_batcher is not None
+        key = self._cache_key(img.sha256, px_per_cm)
+        if self.cache is not None:
+            raw, tier = await self.cache.get(key)
+            if raw is not None:
+                cached = SceneAnalysis.model_validate_json(raw)
+                cached.timings = Timings(total_ms=_ms(t_start), cache=tier)  # type: ignore[arg-type]
+                return cached
+        timings = Timings()
+        t0 = time.perf_counter()
+        rgb = await asyncio.to_thread(_as_array, img)
+        timings.decode_ms = _ms(t0)
+        if progress:
+            await progress(0.3, "detecting objects")
+        t0 = time.perf_counter()
+        detections = await self._det_batcher.submit(rgb)
+        timings.detect_ms = _ms(t0)
+        scene = Scene(image=ImageInfo(width=img.width, height=img.height), objects=detections)
+
+        embedding: list[float] | None = None
+        warnings: list[str] = []
+        if self._emb_batcher is not None and self.embedder is not None:
+            if progress:
+                await progress(0.6, "embedding image and mug crops")
+            t0 = time.perf_counter()
+            cups = scene.mugs
+            crops = [img.image.crop(tuple(round(c) for c in m.box)) for m in cups]
+            vecs = await self._emb_batcher.submit_many([img.image, *crops])
+            embedding = [float(x) for x in vecs[0]]
+            if cups:
+                import numpy as np
+
+                for cup, adv in zip(cups, self.embedder.advisories(np.stack(vecs[1:])), strict=True):
+                    cup.advisory = adv
+            timings.embed_ms = _ms(t0)
+        else:
+            warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
+
+        t0 = time.perf_counter()
+        scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
+        timings.geometry_ms = _ms(t0)
+        if scale.source == "assumed":
+            warnings.append(f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres")
+        result = SceneAnalysis(
+            image=scene.image,
+            image_sha256=img.sha256,
+            scene=scene,
+            scale=scale,
+            surface=surface,
+            mugs=mugs,
+            relations=relations,
+            embedding=embedding,
+            embedder=self.embedder_note,
+            models={
+                "detector": self.detector.identity,
+                "embedder": self.embedder.identity if self.embedder else None,
+            },
+            timings=timings,
+            warnings=warnings,
+        )
+        timings.total_ms = _ms(t_start)
+        self.analyses += 1
+        if self.cache is not None:
+            await self.cache.set(key, result.model_dump_json().encode())
+        return result
+
+    def analyze_scene(self, scene: Scene) -> SceneAnalysis:
+        """A client's own detections: no models, just measurement."""
+        t0 = time.perf_counter()
+        scene, scale, surface, mugs, relations = measure_scene(scene)
+        warnings = (
+            [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
+            if scale.source == "assumed"
+            else []
+        )
+        return SceneAnalysis(
+            image=scene.image,
+            scene=scene,
+            scale=scale,
+            surface=surface,
+            mugs=mugs,
+            relations=relations,
+            embedder="not used: scene supplied by the client",
+            timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
+            warnings=warnings,
+        )
+
+    async def embed_text(self, text: str) -> list[float]:
+        await self.wait_ready()
+        if self.embedder is None:
+            raise ConfigError(
+                f"text search needs the CLIP embedder, which is {self.embedder_note}",
+                hint="set MUGPOS_EMBEDDER=clip with CLIP weights available (MUGPOS_CLIP_PRETRAINED)",
+            )
+        vec = await asyncio.to_thread(self.embedder.embed_texts, [text])
+        return [float(x) for x in vec[0]]
+
+    async def embed_image(self, img: LoadedImage) -> list[float] | None:
+        await self.wait_ready()
+        if self._emb_batcher is None:
+            return None
+        vec = await self._emb_batcher.submit(img.image)
+        return [float(x) for x in vec]
+
+    def status(self) -> dict[str, Any]:
+        det, emb = self.detector, self.embedder
+        return {
+            "stage": self._stage,
+            "ready": self.ready,
+            "error": getattr(self._load_error, "message", str(self._load_error))
+            if self._load_error
+            else None,
+            "device": det.device if det else None,
+            "detector": {
+                "weights": self.settings.detector_weights,
+                "identity": det.identity if det else None,
+                "warm": det is not None,
+            },
+            "embedder": {
+                "model": self.settings.clip_model,
+                "identity": emb.identity if emb else None,
+                "warm": emb is not None,
+                "note": self.embedder_note,
+            },
+            "load_seconds": self.load_seconds,
+            "analyses": self.analyses,
+            "batching": {
+                "enabled": self.settings.batching,
+                "detector": self._det_batcher.stats() if self._det_batcher else None,
+                "embedder": self._emb_batcher.stats() if self._emb_batcher else None,
+            },
+        }
+
+    async def aclose(self) -> None:
+        for b in (self._det_batcher, self._emb_batcher):
+            if b is not None:
+                await b.aclose()
+
+
+def _as_array(img: LoadedImage) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(img.image)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
