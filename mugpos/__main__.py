@@ -1,0 +1,5 @@
+import sys
+
+from mugpos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""Shared test fixtures: the real test data (skipped with a reason when absent) and offline switches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Never reach for the network from tests: Ultralytics' checks and the HF hub fail fast instead.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _test_data() -> Path | None:
+    env = os.environ.get("MUGPOS_TEST_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if (path / "README.md").exists() else None
+
+
+TEST_DATA = _test_data()
+NEEDS_DATA = pytest.mark.skipif(
+    TEST_DATA is None, reason="test data not found: set MUGPOS_TEST_DATA to the shared data folder"
+)
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    if TEST_DATA is None:
+        pytest.skip("test data not found: set MUGPOS_TEST_DATA to the shared data folder")
+    return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def onnx_weights(test_data: Path) -> Path:
+    return test_data / "models" / "yolov8n_int8.onnx"
+
+
+@pytest.fixture(scope="session")
+def coffee_png(test_data: Path) -> Path:
+    return test_data / "photos" / "coffee.png"
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, onnx_weights: Path, test_data: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for a real mugpos process: real COCO weights, no CLIP download, private data dir."""
+    env = {
+        "MUGPOS_DETECTOR_WEIGHTS": str(onnx_weights),
+        "MUGPOS_EMBEDDER": "none",
+        "MUGPOS_DATA_DIR": str(tmp_path / "data"),
+        "MUGPOS_ALLOWED_DIRS": os.pathsep.join([str(test_data), str(tmp_path)]),
+        "MUGPOS_THREADS": "2",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from mugpos.settings import get_settings
+
+    get_settings.cache_clear()
+    return env
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
