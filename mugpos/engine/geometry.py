@@ -167,20 +167,19 @@ Direction = Literal["left_of", "right_of", "behind", "in_front_of", "overlaps"]
 def directions(a: Box, b: Box) -> list[Direction]:
     """Where `a` is relative to `b`: left/right by x, behind/in front by y (image up = back).
 
-    A direction holds when the centres differ by more than a quarter of the two boxes' mean size
-    along that axis, so side-by-side objects are not also called "in front".
+    `a` is left of `b` when its centre lies left of `b`'s left quarter line (likewise for the other
+    sides), so a mug standing beside a laptop is "right of" it, not also "behind" it.
     """
-    (ax, ay), (bx, by) = center(a), center(b)
-    tol_x = 0.25 * ((a[2] - a[0]) + (b[2] - b[0])) / 2
-    tol_y = 0.25 * ((a[3] - a[1]) + (b[3] - b[1])) / 2
+    (ax, ay) = center(a)
+    bw, bh = b[2] - b[0], b[3] - b[1]
     out: list[Direction] = []
-    if ax < bx - tol_x:
+    if ax < b[0] + 0.25 * bw:
         out.append("left_of")
-    elif ax > bx + tol_x:
+    elif ax > b[2] - 0.25 * bw:
         out.append("right_of")
-    if ay < by - tol_y:
+    if ay < b[1] + 0.25 * bh:
         out.append("behind")
-    elif ay > by + tol_y:
+    elif ay > b[3] - 0.25 * bh:
         out.append("in_front_of")
     if intersection(a, b) > 0:
         out.append("overlaps")
