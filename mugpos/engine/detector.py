@@ -1,0 +1,306 @@
+"""The object detector: Ultralytics YOLO (.pt, .onnx, TensorRT .engine, or a .yaml for random weights).
+
+Ultralytics is imported in `load()` only, so the CLI and the MCP handshake stay fast. Offline, a
+weight file that is not on disk fails at once with a `ConfigError` rather than a download attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mugpos.engine.scene import Detection
+from mugpos.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mugpos.settings import Settings
+
+_WEIGHTS_HINT = (
+    "Set MUGPOS_DETECTOR_WEIGHTS to a local .pt, .onnx or .engine file "
+    "(or connect to the internet once so Ultralytics can download yolov8n.pt)."
+)
+log = logging.getLogger(__name__)
+
+
+def offline() -> bool:
+    """The user said so (YOLO_OFFLINE / HF_HUB_OFFLINE / MUGPOS_OFFLINE), or the network is unreachable."""
+    for var in ("YOLO_OFFLINE", "HF_HUB_OFFLINE", "MUGPOS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return True
+    return not _network_reachable()
+
+
+def _network_reachable(host: str = "github.com", timeout: float = 2.0) -> bool:
+    """A bounded probe: DNS has no timeout of its own, so it runs in a thread we stop waiting for."""
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok)
+
+
+def _onnx_has_gpu() -> bool:
+    try:
+        import onnxruntime
+
+        return bool(
+            {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+            & set(onnxruntime.get_available_providers())
+        )
+    except Exception:
+        return False
+
+
+def _precision_kwargs(half: bool) -> dict[str, Any]:
+    """Ultralytics >= 8.4 spells fp16 `quantize=16` and warns on every call given `half`."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if "quantize" in DEFAULT_CFG_DICT:
+        return {"quantize": 16 if half else None}
+    return {"half": half}
+
+
+def file_digest(path: Path, n: int = 12) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()[:n]
+
+
+class Detector:
+    """One Ultralytics model; `detect` runs a whole list of images in one predict call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model: Any = None
+        self._device: str | None = None
+        self._identity: str | None = None
+        self._threads_set = False
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = self.settings.resolved_device()
+        return self._device
+
+    @property
+    def half(self) -> bool:
+        h = self.settings.half
+        return h == "on" or (h == "auto" and self.device.startswith("cuda"))
+
+    @property
+    def identity(self) -> str:
+        """Weights name + content hash + the settings that change the output: a cache key part."""
+        if self._identity is None:
+            raise ModelError("The detector is not loaded yet.", hint="Call load() first.")
+        return self._identity
+
+    @property
+    def names(self) -> dict[int, str]:
+        return dict(self._require().names)
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def resolve_weights(self) -> tuple[str, Path | None]:
+        """(what to give YOLO, the local file if any); a ConfigError when it cannot exist here."""
+        spec = self.settings.detector_weights.strip()
+        if not spec:
+            raise ConfigError("MUGPOS_DETECTOR_WEIGHTS is empty.", hint=_WEIGHTS_HINT)
+        path = Path(spec).expanduser()
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            return spec, path if path.is_file() else None  # Ultralytics also knows its own yamls
+        if path.exists():
+            return str(path), path
+        bare = path.parent == Path(".") and not spec.startswith(".")
+        if not bare:
+            raise ConfigError(
+                f"The detector weights file {spec!r} does not exist (MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            )
+        # A bare model name: Ultralytics looks in its weights folder, then downloads.
+        try:
+            from ultralytics.utils import SETTINGS
+
+            cached = Path(SETTINGS["weights_dir"]) / path.name
+        except Exception:
+            cached = None
+        if cached is not None and cached.is_file():
+            return str(cached), cached
+        if suffix not in (".pt",):
+            raise ConfigError(
+                f"Only .pt model names can be downloaded; {spec!r} must be a local file "
+                "(MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            )
+        if offline():
+            raise ConfigError(
+                f"The detector weights {spec!r} are not on this machine and it is offline, so they "
+                "cannot be downloaded (MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            )
+        return spec, None
+
+    def load(self) -> None:
+        """Blocking: build the model and run one tiny predict so a broken backend fails here."""
+        if self._model is not None:
+            return
+        import numpy as np
+
+        weights, local = self.resolve_weights()
+        try:
+            from ultralytics import YOLO
+        except ImportError as e:  # pragma: no cover - a broken install
+            raise ConfigError(f"Ultralytics is not installed: {e}", hint="pip install ultralytics") from None
+        suffix = Path(weights).suffix.lower()
+        if suffix == ".onnx" and self.device != "cpu" and not _onnx_has_gpu():
+            # Ultralytics would try to pip-install onnxruntime-gpu, then fall back to CPU anyway.
+            log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
+            self._device = "cpu"
+        try:
+            model = YOLO(weights, task="detect") if suffix in (".onnx", ".engine") else YOLO(weights)
+        except ConfigError:
+            raise
+        except FileNotFoundError as e:
+            raise ConfigError(
+                f"Cannot find the detector weights {weights!r}: {e} (MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            ) from None
+        except Exception as e:
+            raise self._load_error(weights, e) from None
+        if getattr(model, "task", "detect") != "detect":
+            raise ConfigError(
+                f"{weights!r} is a {model.task} model; mugpos needs a detection model "
+                "(MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            )
+        self._model = model
+        try:
+            # .onnx/.engine build their runtime session on the first predict: surface errors now.
+            self._predict([np.zeros((32, 32, 3), dtype=np.uint8)])
+        except Exception as e:
+            self._model = None
+            raise self._load_error(weights, e) from None
+        if local is None and suffix not in (".yaml", ".yml"):  # downloaded by Ultralytics just now
+            ckpt = getattr(model, "ckpt_path", None)
+            local = Path(ckpt) if ckpt else None
+        content = file_digest(local) if local is not None and local.is_file() else "random-init"
+        if suffix in (".yaml", ".yml"):
+            content = "random-init"
+        s = self.settings
+        self._identity = (
+            f"{Path(weights).name}@{content}/imgsz{s.detector_imgsz}/conf{s.confidence:g}/iou{s.iou:g}"
+        )
+
+    def warmup(self) -> None:
+        """One full-size dummy predict so the first real request does not pay for lazy setup."""
+        import numpy as np
+
+        self._require()
+        size = self.settings.detector_imgsz
+        self._predict([np.full((size, size, 3), 114, dtype=np.uint8)])
+
+    @staticmethod
+    def _load_error(weights: str, e: BaseException) -> ModelError:
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        return ModelError(
+            f"Could not load the detector weights {Path(weights).name!r}: {type(e).__name__}: {reason}",
+            hint="The file may be corrupt, truncated or from an incompatible export; "
+            "replace it or point MUGPOS_DETECTOR_WEIGHTS at another file.",
+        )
+
+    def _require(self) -> Any:
+        if self._model is None:
+            raise ModelError("The detector is not loaded yet.", hint="Call load() first.")
+        return self._model
+
+    # --- inference -----------------------------------------------------------------------------
+
+    def _predict(self, images: list[np.ndarray]) -> list[Any]:
+        s = self.settings
+        # RGB -> BGR as a view (negative stride); Ultralytics' letterbox copies anyway.
+        results = self._require().predict(
+            [im[..., ::-1] for im in images],
+            conf=s.confidence,
+            iou=s.iou,
+            imgsz=s.detector_imgsz,
+            **_precision_kwargs(self.half),
+            device=self.device,
+            verbose=False,
+        )
+        if not self._threads_set and self.device == "cpu":
+            # Ultralytics pins torch to one thread on import and on the first predict.
+            import torch
+
+            torch.set_num_threads(s.threads or os.cpu_count() or 1)
+            self._threads_set = True
+        return list(results)
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """RGB HxWx3 uint8 arrays -> detections per image (ids unset), in one predict call."""
+        import numpy as np
+
+        if not images:
+            return []
+        for i, im in enumerate(images):
+            if not isinstance(im, np.ndarray) or im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+                shape = getattr(im, "shape", None)
+                raise ModelError(
+                    f"Image {i} is not an RGB HxWx3 uint8 array (shape {shape}).",
+                    hint="Decode images with mugpos.engine.images first.",
+                )
+        try:
+            results = self._predict(images)
+        except MemoryError:
+            raise
+        except Exception as e:
+            raise ModelError(
+                f"The detector failed: {type(e).__name__}: {e}", hint="See the server log."
+            ) from e
+        out: list[list[Detection]] = []
+        for r in results:
+            names = r.names
+            boxes = r.boxes
+            xyxy = boxes.xyxy.cpu().numpy() if len(boxes) else np.zeros((0, 4))
+            conf = boxes.conf.cpu().numpy() if len(boxes) else np.zeros(0)
+            cls = boxes.cls.cpu().numpy().astype(int) if len(boxes) else np.zeros(0, dtype=int)
+            h, w = r.orig_shape
+            dets: list[Detection] = []
+            for (x1, y1, x2, y2), c, k in zip(xyxy, conf, cls, strict=True):
+                box = (
+                    round(float(min(max(x1, 0.0), w)), 1),
+                    round(float(min(max(y1, 0.0), h)), 1),
+                    round(float(min(max(x2, 0.0), w)), 1),
+                    round(float(min(max(y2, 0.0), h)), 1),
+                )
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue  # degenerate after rounding
+                dets.append(
+                    Detection(
+                        label=str(names[int(k)]), box=box, confidence=round(float(min(max(c, 0.0), 1.0)), 4)
+                    )
+                )
+            out.append(dets)
+        return out

@@ -1,0 +1,98 @@
+"""Annotated pictures: drawn where the objects are, decodable, and capped in size."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mugpos.engine.annotate import MUG, TARGET, VIOLATION, draw_analysis, draw_suggestions, encode_image
+from mugpos.engine.geometry import mug_position
+from mugpos.engine.scale import estimate_scale
+from mugpos.engine.scene import Scene
+from mugpos.settings import Settings
+
+SCENE = Scene.model_validate(
+    {
+        "image": {"width": 1600, "height": 1000},
+        "px_per_cm": 10.0,
+        "objects": [
+            {"id": "cup-1", "label": "cup", "box": [1020, 400, 1100, 480], "confidence": 0.91},
+            {"id": "laptop-1", "label": "laptop", "box": [600, 350, 1000, 650]},
+            {"id": "table-1", "label": "dining table", "box": [50, 200, 1550, 980]},
+        ],
+    }
+)
+
+
+def _grey() -> Image.Image:
+    return Image.new("RGB", (1600, 1000), (128, 128, 128))
+
+
+def _close(px: tuple[int, ...], colour: tuple[int, int, int], tol: int = 40) -> bool:
+    return all(abs(int(a) - b) <= tol for a, b in zip(px[:3], colour, strict=True))
+
+
+def test_draw_analysis_marks_mugs_and_violations() -> None:
+    scale = estimate_scale(SCENE)
+    mugs = [mug_position(SCENE, m, scale) for m in SCENE.mugs]
+    out = draw_analysis(_grey(), SCENE, mugs, highlight_ids={"laptop-1"}, notes={"cup-1": "too close"})
+    assert out.size == (1600, 1000) and out.mode == "RGB"
+    # mug outline in the mug colour on its right edge, violation outline in red on the laptop's right edge
+    assert _close(out.getpixel((1099, 460)), MUG)
+    assert _close(out.getpixel((999, 600)), VIOLATION)
+    # untouched background stays untouched and the source image is not modified
+    assert out.getpixel((300, 900)) == (128, 128, 128)
+    assert _grey().getpixel((1099, 460)) == (128, 128, 128)
+    arr = np.asarray(out)
+    assert (np.abs(arr.astype(int) - 128).sum(axis=2) > 60).sum() > 2000  # labels and boxes were drawn
+
+
+def test_draw_suggestions_draws_target_and_arrow() -> None:
+    out = draw_suggestions(
+        _grey(),
+        SCENE,
+        [("cup-1", (1020, 400, 1100, 480), (1200, 400, 1280, 480), "Move the mug 18 cm right")],
+    )
+    assert out.size == (1600, 1000)
+    mid = out.getpixel((1150, 440))  # on the arrow between the two centres
+    assert _close(mid, TARGET, 60)
+    inside_ghost = out.getpixel((1240, 440))
+    assert inside_ghost != (128, 128, 128)  # tinted ghost fill
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime", "pil"),
+    [("webp", "image/webp", "WEBP"), ("jpeg", "image/jpeg", "JPEG"), ("png", "image/png", "PNG")],
+)
+def test_encode_image_is_decodable_and_capped(fmt: str, mime: str, pil: str) -> None:
+    s = Settings(_env_file=None, annotated_format=fmt, annotated_max_side=512)
+    big = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1000, 1600, 3), dtype=np.uint8))
+    data, got = encode_image(draw_analysis(big, SCENE, []), s)
+    assert got == mime
+    im = Image.open(io.BytesIO(data))
+    assert im.format == pil and im.size == (512, 320)
+    small, _ = encode_image(big, s, max_side=100)
+    assert max(Image.open(io.BytesIO(small)).size) == 100
+    tiny = Image.new("RGB", (50, 40))
+    assert Image.open(io.BytesIO(encode_image(tiny, s)[0])).size == (50, 40)  # never upscaled
+
+
+def test_real_photo_annotation(data_dir) -> None:  # type: ignore[no-untyped-def]
+    img = Image.open(data_dir / "photos" / "coffee.png").convert("RGB")
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 600, "height": 400},
+            "objects": [
+                {"label": "cup", "box": [170, 17, 424, 325], "confidence": 0.93},
+                {"label": "dining table", "box": [0.7, 0.7, 585.9, 396.2], "confidence": 0.73},
+            ],
+        }
+    )
+    scale = estimate_scale(scene)
+    out = draw_analysis(img, scene, [mug_position(scene, scene.mugs[0], scale)])
+    data, mime = encode_image(out, Settings(_env_file=None))
+    assert mime == "image/webp" and len(data) < 200_000
+    assert Image.open(io.BytesIO(data)).size == (600, 400)
