@@ -119,11 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dynamic", action="store_true")
     e.add_argument("--batch", type=int, default=1)
 
-    d = sub.add_parser("deploy", help="deploy to RunPod")
     try:
         from mugpos.deploy.runpod_api import add_deploy_arguments
 
-        add_deploy_arguments(d.add_subparsers(dest="deploy_target", metavar="TARGET", required=True))
+        add_deploy_arguments(sub)
     except ImportError:  # pragma: no cover
         pass
     return p
