@@ -39,6 +39,7 @@ from mugpos.results import (
 from mugpos.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from mugpos.deploy.watchdog import IdleWatchdog
     from mugpos.engine.blobs import BlobStore
     from mugpos.engine.cache import DualCache
     from mugpos.engine.images import LoadedImage
@@ -90,6 +91,7 @@ class Mugpos:
         self._interpreter: RuleInterpreter | None = None
         self._open_lock = asyncio.Lock()
         self.started_at = time.time()
+        self.watchdog: IdleWatchdog | None = None  # set by the HTTP server on a timed pod
 
     def _make_cache(self) -> DualCache | None:
         from mugpos.engine.cache import DualCache

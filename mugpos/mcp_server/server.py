@@ -1,0 +1,46 @@
+"""`build_server(app)`: the MCPServer with mugpos's tools, resources and prompts registered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server import MCPServer
+
+from mugpos import __version__
+from mugpos.mcp_server.prompts import register_prompts
+from mugpos.mcp_server.tools import register_tools
+from mugpos.operations import Mugpos
+from mugpos.resources import register_resources
+
+INSTRUCTIONS = (
+    "mugpos sees where mugs stand in a photo and where they should stand. Start with analyze_image "
+    "(a path, URL, data URI or base64 image); it returns an analysis_id, positions in pixels and "
+    "cm, rule verdicts and an annotated picture. Then suggest_position(analysis_id=...) says where "
+    "to move each mug. Rules are plain language ('keep mugs at least 6 inches from laptops'): "
+    "explain_rule to check the wording, add_rule to save, list_rules/remove_rule to manage. "
+    "mugpos://vocabulary lists the words rules can use; mugpos://status shows whether the models "
+    "are warm (the first analysis waits for them and reports progress)."
+)
+
+
+def build_server(app: Mugpos) -> MCPServer[Any]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        # Warm the models in the background: initialize is answered without waiting for them.
+        # The app outlives a single connection (SSE runs one lifespan per client); serve() closes it.
+        app.start()
+        yield None
+
+    server: MCPServer[Any] = MCPServer(
+        name="mugpos",
+        title="mugpos: mug placement",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+    register_tools(server, app)
+    register_resources(server, app)
+    register_prompts(server, app)
+    return server
