@@ -20,10 +20,11 @@ Box = tuple[float, float, float, float]
 
 
 class ImageInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # unknown keys are dropped, never echoed back
 
     width: int = Field(gt=0, le=100_000)
     height: int = Field(gt=0, le=100_000)
+    source: str | None = Field(None, max_length=500, description="where the picture came from, if known")
 
 
 class Advisory(BaseModel):
