@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -29,6 +29,13 @@ class _Entry(Generic[T, R]):
     item: T
     fut: asyncio.Future[R]
     t: float  # loop time of arrival
+    key: Hashable = None
+
+
+def shape_key(item: Any) -> Hashable:
+    """Batch key for image arrays: Ultralytics pads a batch of mixed shapes to a square, which costs
+    more than it saves, so only same-shape images should share a forward pass."""
+    return getattr(item, "shape", None)
 
 
 @dataclass(slots=True)
@@ -47,7 +54,8 @@ class MicroBatcher(Generic[T, R]):
     """Gather concurrent `submit` calls into batches for `fn(list[T]) -> list[R]`.
 
     `fn` must return one result per input, in order. `enabled=False` runs every item alone through
-    the same worker thread (the "batcher off" baseline). The batcher binds to the running event loop
+    the same worker thread (the "batcher off" baseline). With `key`, a batch holds only items of the
+    oldest waiting item's key (e.g. `shape_key`); the others wait for the next batch, oldest first. The batcher binds to the running event loop
     on first use; once idle it may be reused from a new loop (e.g. a later `asyncio.run`).
     """
 
@@ -59,12 +67,14 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: float,
         name: str,
         enabled: bool = True,
+        key: Callable[[T], Hashable] | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be >= 1")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must be >= 0")
         self.fn = fn
+        self.key = key
         self.name = name
         self.enabled = enabled
         self.max_size = max_size if enabled else 1
@@ -162,7 +172,13 @@ class MicroBatcher(Generic[T, R]):
         futs: list[asyncio.Future[R]] = []
         for item in items:
             fut: asyncio.Future[R] = loop.create_future()
-            self._pending.append(_Entry(item, fut, now))
+            entry: _Entry[T, R] = _Entry(item, fut, now)
+            if self.key is not None:
+                try:
+                    entry.key = self.key(item)
+                except Exception:  # an odd item rides alone; `fn` will say what is wrong with it
+                    entry.key = ("unkeyable", id(entry))
+            self._pending.append(entry)
             futs.append(fut)
         if was_empty or len(self._pending) >= self.max_size or not self.enabled:
             self._wakeup.set()
@@ -185,6 +201,26 @@ class MicroBatcher(Generic[T, R]):
         self._pending = [e for e in self._pending if not e.fut.cancelled()]
         return len(self._pending)
 
+    def _ready_count(self) -> int:
+        """How many items the next batch would hold now (the oldest item's key group)."""
+        n = self._live()
+        if self.key is None or not n:
+            return n
+        k = self._pending[0].key
+        return sum(1 for e in self._pending if e.key == k)
+
+    def _take_batch(self) -> list[_Entry[T, R]]:
+        if self.key is None:
+            batch = self._pending[: self.max_size]
+            del self._pending[: self.max_size]
+            return batch
+        k = self._pending[0].key
+        batch, rest = [], []
+        for e in self._pending:
+            (batch if len(batch) < self.max_size and e.key == k else rest).append(e)
+        self._pending = rest
+        return batch
+
     async def _dispatch_loop(self) -> None:
         loop = asyncio.get_running_loop()
         wakeup = self._wakeup
@@ -197,7 +233,7 @@ class MicroBatcher(Generic[T, R]):
                     wakeup.clear()
                     await wakeup.wait()
                 deadline = self._pending[0].t + self.max_wait_s
-                while self._live() < self.max_size and not self._closed:
+                while self._ready_count() < self.max_size and not self._closed:
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         break
@@ -208,9 +244,7 @@ class MicroBatcher(Generic[T, R]):
                         break
                 if not self._live():
                     continue
-                batch = self._pending[: self.max_size]
-                del self._pending[: self.max_size]
-                await self._run_batch(loop, batch)
+                await self._run_batch(loop, self._take_batch())
         except asyncio.CancelledError:
             self._fail_pending(ModelError(f"the {self.name} batcher stopped", code="engine_closed"))
             raise

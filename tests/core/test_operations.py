@@ -1,0 +1,162 @@
+"""The one implementation behind every door, end to end on real photos: cache tiers, memory, search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mugpos.operations import Mugpos, call_tool
+from mugpos.settings import Settings
+
+TINY_CLIP = "mugpos-ops-tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A tiny random open_clip architecture saved as a checkpoint, so a restarted app loads the
+    same weights: real open_clip code paths, seconds not minutes."""
+    import open_clip
+    import torch
+
+    cfg = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    d = tmp_path_factory.mktemp("clipcfg")
+    (d / f"{TINY_CLIP}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(d / f"{TINY_CLIP}.json")
+    ckpt = d / "tiny.pt"
+    torch.save(open_clip.create_model(TINY_CLIP, pretrained=None).state_dict(), ckpt)
+    return TINY_CLIP, str(ckpt)
+
+
+def make_settings(tmp_path: Path, test_data: Path, onnx_weights: Path, **kw: object) -> Settings:
+    base: dict[str, object] = {
+        "detector_weights": str(onnx_weights),
+        "embedder": "none",
+        "data_dir": tmp_path / "data",
+        "allowed_dirs": [test_data, tmp_path],
+        "threads": 2,
+    }
+    base.update(kw)
+    return Settings(_env_file=None, **base)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_second_analysis_is_served_from_l2_then_l1_by_another_process(
+    tmp_path: Path, test_data: Path, onnx_weights: Path, coffee_png: Path, redis_proc
+) -> None:
+    url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
+    first = Mugpos(make_settings(tmp_path, test_data, onnx_weights, redis_url=url))
+    try:
+        a = (await first.analyze(str(coffee_png))).result
+        b = (await first.analyze(str(coffee_png))).result
+        assert a.timings.cache is None and b.timings.cache == "l2"
+        assert b.mugs == a.mugs and b.analysis_id != a.analysis_id
+        st = (await first.status()).cache
+        assert st["l2"]["hits"] >= 1 and st["l1"]["enabled"] is True
+    finally:
+        await first.aclose()
+    # A second "process": a fresh app with its own empty L2, sharing the Redis tier.
+    second = Mugpos(make_settings(tmp_path / "p2", test_data, onnx_weights, redis_url=url))
+    try:
+        c = (await second.analyze(str(coffee_png))).result
+        assert c.timings.cache == "l1"
+        assert c.mugs == a.mugs
+        status = await second.status()
+        assert status.cache["l1"]["hits"] >= 1 and status.cache["l2"]["hits"] == 0
+        c2 = (await second.analyze(str(coffee_png))).result
+        assert c2.timings.cache == "l2"  # the L1 hit was written into L2
+    finally:
+        await second.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_search_finds_each_photo_first_and_survives_restart(
+    tmp_path: Path, test_data: Path, onnx_weights: Path, tiny_clip: tuple[str, str]
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        test_data,
+        onnx_weights,
+        embedder="clip",
+        clip_model=tiny_clip[0],
+        clip_pretrained=tiny_clip[1],
+    )
+    photos = sorted((test_data / "coco-cups" / "images").glob("*.jpg"))
+    app = Mugpos(settings)
+    ids: dict[str, str] = {}
+    try:
+        for p in photos:
+            res = (await app.analyze(str(p), annotate=True)).result
+            assert res.resources, res.warnings
+            ids[p.name] = res.analysis_id
+        rankings = {}
+        for p in photos[:4]:
+            found = await app.search(image=str(p), k=3)
+            assert found.results[0].analysis_id == ids[p.name]
+            assert found.results[0].uri == f"mugpos://layouts/{ids[p.name]}"
+            rankings[p.name] = [h.analysis_id for h in found.results]
+        by_id = await app.search(analysis_id=ids[photos[0].name], k=3)
+        assert ids[photos[0].name] not in [h.analysis_id for h in by_id.results]  # itself excluded
+        text = await app.search(text="a cup of coffee on a dining table", k=5)
+        assert len(text.results) == 5 and text.total_layouts == len(photos)
+        stored = await app.get_analysis(ids[photos[0].name])
+        assert stored.analysis_id == ids[photos[0].name]
+        pic = await app.get_annotated(ids[photos[0].name])
+        assert pic.data and pic.mime.startswith("image/")
+    finally:
+        await app.aclose()
+
+    again = Mugpos(settings)  # a restart: same data dir, new process state
+    try:
+        for p in photos[:4]:
+            found = await again.search(image=str(p), k=3)
+            assert [h.analysis_id for h in found.results] == rankings[p.name]
+    finally:
+        await again.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_suggest_for_a_stored_analysis_and_tool_table(
+    tmp_path: Path, test_data: Path, onnx_weights: Path, coffee_png: Path
+) -> None:
+    app = Mugpos(make_settings(tmp_path, test_data, onnx_weights))
+    try:
+        out = await call_tool(app, "analyze_image", {"image": str(coffee_png)})
+        aid = out.result.analysis_id  # type: ignore[attr-defined]
+        assert out.picture is not None and out.picture.mime.startswith("image/")
+        # The cup stands about 1 cm from the table's back edge (top of the photo).
+        await call_tool(app, "add_rule", {"text": "Keep mugs at least 1 cm from the edge of the table"})
+        sug = await call_tool(app, "suggest_position", {"analysis_id": aid})
+        res = sug.result
+        assert res.rules[0].status == "violated"  # type: ignore[attr-defined]
+        s = res.suggestions[0]  # type: ignore[attr-defined]
+        assert s.object_id == "cup-1" and s.move.dy_px > 0 and not s.still_violated
+        stored = await app.get_analysis(aid)
+        table = stored.scene.get(stored.mugs[0].surface_id or "")
+        assert table is not None
+        need = 1 * res.scale.px_per_cm  # type: ignore[attr-defined]
+        x1, y1, x2, y2 = s.to_box
+        assert min(x1 - table.box[0], table.box[2] - x2, y1 - table.box[1], table.box[3] - y2) >= need - 0.5
+        # 10 cm from every edge cannot fit on this small table: reported as a conflict, never hidden.
+        imp = await call_tool(
+            app,
+            "suggest_position",
+            {
+                "analysis_id": aid,
+                "rules": ["Keep mugs at least 10 cm from the edge of the table"],
+                "use_saved_rules": False,
+            },
+        )
+        assert imp.result.conflicts or imp.result.suggestions[0].still_violated  # type: ignore[attr-defined]
+        rules = await call_tool(app, "list_rules", {})
+        assert len(rules.result.rules) == 1  # type: ignore[attr-defined]
+    finally:
+        await app.aclose()
