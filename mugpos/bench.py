@@ -302,7 +302,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t_start = time.perf_counter()
-    _ultralytics_logs_to_stderr()
+    from mugpos.engine.detector import ultralytics_logs_to_stderr
+
+    ultralytics_logs_to_stderr()
     with (
         tempfile.TemporaryDirectory(prefix="mugpos-bench-") as tmp,
         contextlib.redirect_stdout(sys.stderr),  # stdout belongs to the one JSON document
@@ -314,15 +316,6 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         result["bars"] = _bars(result)
         result["wall_s"] = round(time.perf_counter() - t_start, 1)
         return result
-
-
-def _ultralytics_logs_to_stderr() -> None:
-    """Ultralytics logs (and warns on every predict) to stdout; move its handlers to stderr."""
-    from ultralytics.utils import LOGGER
-
-    for h in LOGGER.handlers:
-        if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stdout:
-            h.setStream(sys.stderr)
 
 
 def _describe(cfg: BenchConfig) -> dict[str, Any]:

@@ -89,7 +89,9 @@ class Settings(BaseSettings):
 
     # --- output ---------------------------------------------------------------------------
     annotated_max_side: int = Field(1024, ge=64, le=8192)
-    annotated_format: Literal["webp", "jpeg", "png"] = "webp"
+    annotated_format: Literal["webp", "jpeg", "png"] = Field(
+        "jpeg", description="annotated picture format: jpeg encodes ~15x faster than webp at similar size"
+    )
     annotated_quality: int = Field(80, ge=10, le=100)
 
     # --- server ---------------------------------------------------------------------------

@@ -174,6 +174,7 @@ class Detector:
             from ultralytics import YOLO
         except ImportError as e:  # pragma: no cover - a broken install
             raise ConfigError(f"Ultralytics is not installed: {e}", hint="pip install ultralytics") from None
+        ultralytics_logs_to_stderr()
         suffix = Path(weights).suffix.lower()
         if suffix == ".onnx" and self.device != "cpu" and not _onnx_has_gpu():
             # Ultralytics would try to pip-install onnxruntime-gpu, then fall back to CPU anyway.
@@ -304,3 +305,16 @@ class Detector:
                 )
             out.append(dets)
         return out
+
+
+def ultralytics_logs_to_stderr() -> None:
+    """Ultralytics logs (and warns on every predict) to stdout, which belongs to the MCP stdio
+    stream and to `--json` output: move its handlers to stderr."""
+    import logging
+    import sys
+
+    from ultralytics.utils import LOGGER
+
+    for h in LOGGER.handlers:
+        if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stdout:
+            h.setStream(sys.stderr)

@@ -134,7 +134,7 @@ class Engine:
             self._ready.set()
 
     def _make_batchers(self) -> None:
-        from mugpos.engine.batching import MicroBatcher
+        from mugpos.engine.batching import MicroBatcher, shape_key
 
         s = self.settings
         assert self.detector is not None
@@ -144,6 +144,7 @@ class Engine:
             max_wait_ms=s.batch_max_wait_ms,
             name="detector",
             enabled=s.batching,
+            key=shape_key,  # mixed shapes would be padded to a square: slower than apart
         )
         if self.embedder is not None:
             self._emb_batcher = MicroBatcher(
