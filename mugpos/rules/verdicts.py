@@ -20,6 +20,16 @@ class Violation(BaseModel):
     message: str
 
 
+class Measurement(BaseModel):
+    """One measured pair (or object), whether it passed or not."""
+
+    object_id: str
+    other_id: str | None = None
+    measured_cm: float | None = None
+    required_cm: float | None = None
+    ok: bool
+
+
 class RuleVerdict(BaseModel):
     """One rule against one scene. `not_checkable`: understood, but about things no detector sees."""
 
@@ -30,6 +40,9 @@ class RuleVerdict(BaseModel):
     status: Status
     violations: list[Violation] = Field(default_factory=list)
     reason: str | None = Field(None, description="why not_applicable / not_checkable")
+    measurements: list[Measurement] = Field(
+        default_factory=list, description="every measured pair, passing or not (cm, 0.01)"
+    )
 
 
 class Move(BaseModel):

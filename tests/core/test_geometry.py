@@ -40,8 +40,13 @@ def test_ids_assigned_in_order_and_labels_normalised() -> None:
         {"image": {"width": 10, "height": 10}, "objects": [{"label": "cup", "box": [5, 5, 2, 8]}]},
         {"image": {"width": 10, "height": 10}, "objects": [{"label": "cup", "box": [0, 0, float("nan"), 8]}]},
         {"image": {"width": 0, "height": 10}, "objects": []},
-        {"image": {"width": 10, "height": 10}, "objects": [{"id": "a", "label": "cup", "box": [0, 0, 1, 1]},
-                                                           {"id": "a", "label": "cup", "box": [0, 0, 1, 1]}]},
+        {
+            "image": {"width": 10, "height": 10},
+            "objects": [
+                {"id": "a", "label": "cup", "box": [0, 0, 1, 1]},
+                {"id": "a", "label": "cup", "box": [0, 0, 1, 1]},
+            ],
+        },
         {"image": {"width": 10, "height": 10}, "px_per_cm": -1, "objects": []},
     ],
 )
@@ -80,7 +85,9 @@ def test_zones_cover_the_nine_cells() -> None:
     assert g.zone_of((290, 290), surf) == "front-right"
     assert g.zone_of((150, 290), surf) == "front-center"
     assert g.zone_of((10, 150), surf) == "middle-left"
-    assert set(g.ZONES) == {g.zone_of(((i + 0.5) * 100, (j + 0.5) * 100), surf) for i in range(3) for j in range(3)}
+    assert set(g.ZONES) == {
+        g.zone_of(((i + 0.5) * 100, (j + 0.5) * 100), surf) for i in range(3) for j in range(3)
+    }
 
 
 def test_mug_position_in_cm_from_the_table_edges() -> None:
