@@ -70,6 +70,12 @@ def measure_scene(
     return scene, scale, surface, mugs, relations
 
 
+def scale_warnings(scale: Scale) -> list[str]:
+    if scale.source != "assumed":
+        return []
+    return [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
+
+
 class Engine:
     def __init__(self, settings: Settings, cache: DualCache | None = None) -> None:
         self.settings = settings
@@ -233,8 +239,7 @@ class Engine:
         t0 = time.perf_counter()
         scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
         timings.geometry_ms = _ms(t0)
-        if scale.source == "assumed":
-            warnings.append(f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres")
+        warnings.extend(scale_warnings(scale))
         result = SceneAnalysis(
             image=scene.image,
             image_sha256=img.sha256,
@@ -262,11 +267,6 @@ class Engine:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
         scene, scale, surface, mugs, relations = measure_scene(scene)
-        warnings = (
-            [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
-            if scale.source == "assumed"
-            else []
-        )
         return SceneAnalysis(
             image=scene.image,
             scene=scene,
@@ -276,7 +276,7 @@ class Engine:
             relations=relations,
             embedder="not used: scene supplied by the client",
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
-            warnings=warnings,
+            warnings=scale_warnings(scale),
         )
 
     async def embed_text(self, text: str) -> list[float]:
