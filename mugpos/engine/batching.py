@@ -30,6 +30,7 @@ class _Entry(Generic[T, R]):
     fut: asyncio.Future[R]
     t: float  # loop time of arrival
     key: Hashable = None
+    gap: float = 0.0  # seconds since the previous arrival: sparse traffic is not worth waiting for
 
 
 def shape_key(item: Any) -> Hashable:
@@ -88,6 +89,7 @@ class MicroBatcher(Generic[T, R]):
         self._task: asyncio.Task[None] | None = None
         self._inflight = 0
         self._closed = False
+        self._last_arrival = float("-inf")
 
     # --- public ---------------------------------------------------------------------------
     async def submit(self, item: T) -> R:
@@ -170,9 +172,11 @@ class MicroBatcher(Generic[T, R]):
         now = loop.time()
         was_empty = not self._pending
         futs: list[asyncio.Future[R]] = []
+        gap, self._last_arrival = now - self._last_arrival, now
         for item in items:
             fut: asyncio.Future[R] = loop.create_future()
-            entry: _Entry[T, R] = _Entry(item, fut, now)
+            entry: _Entry[T, R] = _Entry(item, fut, now, gap=gap)
+            gap = 0.0
             if self.key is not None:
                 try:
                     entry.key = self.key(item)
@@ -232,7 +236,11 @@ class MicroBatcher(Generic[T, R]):
                         return
                     wakeup.clear()
                     await wakeup.wait()
-                deadline = self._pending[0].t + self.max_wait_s
+                first = self._pending[0]
+                # A lone item after a quiet spell goes at once: nobody is arriving to share with it,
+                # and on a fast GPU the wait would cost more than the forward pass.
+                lone = self._live() == 1 and first.gap > self.max_wait_s
+                deadline = first.t + (0.0 if lone else self.max_wait_s)
                 while self._ready_count() < self.max_size and not self._closed:
                     remaining = deadline - loop.time()
                     if remaining <= 0:

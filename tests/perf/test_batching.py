@@ -256,3 +256,22 @@ async def test_unkeyable_item_rides_alone_and_fails_alone() -> None:
     assert res[0] == 2 and res[2] == 2
     assert res[1] == 0  # key() raised for "" but the item still ran, alone
     await b.aclose()
+
+
+def test_lone_item_after_quiet_spell_is_not_held_for_the_wait() -> None:
+    """Sparse traffic goes at once even with a huge wait; a burst still shares one batch."""
+    from mugpos.engine.batching import MicroBatcher
+
+    async def run() -> dict[int, int]:
+        b: MicroBatcher[int, int] = MicroBatcher(
+            lambda xs: [x * 2 for x in xs], max_size=2, max_wait_ms=60_000, name="t"
+        )
+        try:
+            assert await asyncio.wait_for(b.submit(1), 10) == 2  # would wait 60 s if held
+            await asyncio.sleep(0.01)
+            assert await asyncio.gather(b.submit(2), b.submit(3)) == [4, 6]
+            return b.stats()["batch_sizes"]
+        finally:
+            await b.aclose()
+
+    assert asyncio.run(run()) == {1: 1, 2: 1}
