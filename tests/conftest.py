@@ -45,7 +45,9 @@ def coffee_png(test_data: Path) -> Path:
 
 
 @pytest.fixture
-def app_env(tmp_path: Path, onnx_weights: Path, test_data: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def app_env(
+    tmp_path: Path, onnx_weights: Path, test_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Environment for a real mugpos process: real COCO weights, no CLIP download, private data dir."""
     env = {
         "MUGPOS_DETECTOR_WEIGHTS": str(onnx_weights),
