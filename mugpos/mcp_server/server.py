@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,13 +26,21 @@ INSTRUCTIONS = (
 )
 
 
+WARMUP_DELAY_S = 0.3
+
+
 def build_server(app: Mugpos) -> MCPServer[Any]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
         # Warm the models in the background: initialize is answered without waiting for them.
-        # The app outlives a single connection (SSE runs one lifespan per client); serve() closes it.
-        app.start()
-        yield None
+        # The loader starts a moment later, so importing torch does not contend with the handshake
+        # for the interpreter lock; a tool call that comes first starts it at once (start() is
+        # idempotent). The app outlives a single connection (SSE runs one lifespan per client).
+        handle = asyncio.get_running_loop().call_later(WARMUP_DELAY_S, app.start)
+        try:
+            yield None
+        finally:
+            handle.cancel()
 
     server: MCPServer[Any] = MCPServer(
         name="mugpos",
