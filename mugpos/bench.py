@@ -451,8 +451,14 @@ async def _throughput(cfg: BenchConfig, detector: Any, frames: list[Any], out: d
 async def _throughput_run(
     cfg: BenchConfig, detector: Any, frames: list[Any], conc: int, enabled: bool
 ) -> dict[str, Any]:
-    """`conc` clients submit through a MicroBatcher into the engine's Detector until `items` are done."""
+    """`conc` clients do what the engine does per picture: fit it to a canvas bucket (in a thread,
+    overlapping inference), submit through a MicroBatcher into the Detector, map boxes back."""
+    from PIL import Image
+
     from mugpos.engine.batching import MicroBatcher, shape_key
+    from mugpos.engine.letterbox import fit, unfit
+
+    pictures = [Image.fromarray(f) for f in frames]
 
     _torch_threads(cfg)
     batcher: MicroBatcher[Any, Any] = MicroBatcher(
@@ -466,15 +472,17 @@ async def _throughput_run(
     # Off the clock: the worker thread, and every batch shape this level produces (cuDNN tunes
     # each new input shape on first sight, which would otherwise be timed as throughput).
     warm = min(conc, cfg.batch_max_size) if enabled else 1
+    canvases = [fit(p, cfg.imgsz).array for p in pictures]
     for _ in range(2):
-        await asyncio.gather(*(batcher.submit(frames[i % len(frames)]) for i in range(warm * 2)))
+        await asyncio.gather(*(batcher.submit(canvases[i % len(canvases)]) for i in range(warm * 2)))
     batcher.reset_stats()
     items = max(cfg.items, conc)
     counter = iter(range(items))
 
     async def client() -> None:
         for i in counter:
-            await batcher.submit(frames[i % len(frames)])
+            fitted = await asyncio.to_thread(fit, pictures[i % len(pictures)], cfg.imgsz)
+            unfit(await batcher.submit(fitted.array), fitted)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(conc)))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from mugpos.engine.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.scale import estimate_scale
 from mugpos.engine.scene import Detection, ImageInfo, Scale, Scene
 from mugpos.errors import ConfigError, ModelError, MugposError
@@ -25,7 +26,6 @@ from mugpos.results import Timings
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
-    import numpy as np
     from PIL import Image
 
     from mugpos.engine.batching import MicroBatcher
@@ -208,12 +208,12 @@ class Engine:
                 return cached
         timings = Timings()
         t0 = time.perf_counter()
-        rgb = await asyncio.to_thread(_as_array, img)
+        fitted = await asyncio.to_thread(fit, img.image, self.settings.detector_imgsz)
         timings.decode_ms = _ms(t0)
         if progress:
             await progress(0.3, "detecting objects")
         t0 = time.perf_counter()
-        detections = await self._det_batcher.submit(rgb)
+        detections = unfit(await self._det_batcher.submit(fitted.array), fitted)
         timings.detect_ms = _ms(t0)
         scene = Scene(image=ImageInfo(width=img.width, height=img.height), objects=detections)
 
@@ -326,15 +326,13 @@ class Engine:
         }
 
     async def aclose(self) -> None:
+        # A load cannot be interrupted; let it finish rather than leave a thread importing torch
+        # while the interpreter shuts down (that aborts the process).
+        if self._loader is not None and self._loader.is_alive():
+            await asyncio.to_thread(self._loader.join, 120)
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
-
-
-def _as_array(img: LoadedImage) -> np.ndarray:
-    import numpy as np
-
-    return np.asarray(img.image)
 
 
 def _ms(t0: float) -> float:
