@@ -128,6 +128,8 @@ def _config(args: argparse.Namespace, workdir: Path) -> BenchConfig:
             detector = str(data_model)
         elif os.sep in detector:
             raise ConfigError(f"weights not found: {detector}", hint="pass an existing file or yolov8n.yaml")
+    if Path(detector).exists():  # child processes run in another folder
+        detector = str(Path(detector).resolve())
     return BenchConfig(
         detector=detector,
         clip_model=clip,
@@ -170,6 +172,7 @@ def _find_images(folder: Path | None, workdir: Path) -> tuple[list[Path], str]:
 
     exts = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
     if folder is not None:
+        folder = folder.resolve()
         found = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts) if folder.is_dir() else []
         if not found:
             raise ConfigError(f"no images in {folder}", hint="pass a folder with .jpg/.png photos")

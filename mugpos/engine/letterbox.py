@@ -39,14 +39,15 @@ def canvas_shape(width: int, height: int, side: int) -> tuple[int, int, float]:
 
 
 def fit(image: Image.Image, side: int) -> Fitted:
+    import cv2  # OpenCV comes with Ultralytics; its resize is the one the detector was trained with
     import numpy as np
-    from PIL import Image
 
     w, h = image.size
     cw, ch, scale = canvas_shape(w, h, side)
     nw, nh = min(cw, max(1, round(w * scale))), min(ch, max(1, round(h * scale)))
-    resized = image if (nw, nh) == (w, h) else image.resize((nw, nh), Image.Resampling.BILINEAR)
-    pixels = np.asarray(resized)
+    pixels = np.asarray(image)
+    if (nw, nh) != (w, h):
+        pixels = cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_LINEAR)
     if (nw, nh) == (cw, ch):
         return Fitted(pixels, scale, w, h)
     canvas = np.full((ch, cw, 3), PAD_VALUE, dtype=np.uint8)
