@@ -104,8 +104,16 @@ async def test_search_finds_each_photo_first_and_survives_restart(
             rankings[p.name] = [h.analysis_id for h in found.results]
         by_id = await app.search(analysis_id=ids[photos[0].name], k=3)
         assert ids[photos[0].name] not in [h.analysis_id for h in by_id.results]  # itself excluded
+        again = (await app.analyze(str(photos[1]))).result  # the same photo, a second analysis
+        found = await app.search(image=str(photos[1]), k=len(photos))
+        hits = [h.analysis_id for h in found.results]
+        assert hits[0] in {ids[photos[1].name], again.analysis_id}
+        assert len({ids[photos[1].name], again.analysis_id} & set(hits)) == 1  # one photo, one hit
+        assert len(hits) == len(photos)
+        by_id = await app.search(analysis_id=again.analysis_id, k=len(photos))
+        assert ids[photos[1].name] not in [h.analysis_id for h in by_id.results]  # its twin excluded too
         text = await app.search(text="a cup of coffee on a dining table", k=5)
-        assert len(text.results) == 5 and text.total_layouts == len(photos)
+        assert len(text.results) == 5 and text.total_layouts == len(photos) + 1
         stored = await app.get_analysis(ids[photos[0].name])
         assert stored.analysis_id == ids[photos[0].name]
         pic = await app.get_annotated(ids[photos[0].name])
