@@ -702,7 +702,7 @@ class EmbeddedLayoutStore:
         from usearch.index import Index
 
         return Index(
-            ndim=dim, metric="cos", dtype="f32", connectivity=16, expansion_add=128, expansion_search=96
+            ndim=dim, metric="cos", dtype="f32", connectivity=16, expansion_add=128, expansion_search=256
         )
 
     def _load_ann(self) -> None:
