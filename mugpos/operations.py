@@ -496,7 +496,7 @@ class Mugpos:
         )
         _, layouts, _ = await self._stores()
         embedding = lvec = None
-        exclude = exclude_sha = None
+        exclude = None
         query: dict[str, Any] = {"k": k}
         if text is not None:
             query["text"] = text
@@ -505,7 +505,6 @@ class Mugpos:
             query["analysis_id"] = analysis_id
             record = await self._record(analysis_id)
             embedding, lvec, exclude = record.embedding, record.layout_vector, analysis_id
-            exclude_sha = record.image_sha256  # "similar to this one" means other photos
         else:
             assert image is not None
             query["image"] = image if len(image) < 200 else image[:40] + "..."
@@ -521,7 +520,7 @@ class Mugpos:
         matches = await layouts.search(
             embedding=embedding, layout_vector=lvec, k=k * 3, filters=flt, exclude_id=exclude
         )
-        matches = _one_per_photo(matches, exclude_sha=exclude_sha)[:k]
+        matches = _one_per_photo(matches)[:k]
         hits = [
             LayoutHit(
                 analysis_id=m.record.analysis_id,
@@ -733,13 +732,13 @@ def _evaluate(rules: list[Rule], analysis: SceneAnalysis) -> list[Any]:
     return evaluate(rules, analysis.scene, analysis.scale)
 
 
-def _one_per_photo(matches: list[Any], exclude_sha: str | None) -> list[Any]:
+def _one_per_photo(matches: list[Any]) -> list[Any]:
     """The same photo analysed twice is one layout to a person: keep its best-scoring record."""
     seen: set[str] = set()
     out = []
     for m in matches:  # best first
         sha = m.record.image_sha256
-        if sha is not None and (sha in seen or sha == exclude_sha):
+        if sha is not None and sha in seen:
             continue
         if sha is not None:
             seen.add(sha)

@@ -98,7 +98,9 @@ class Engine:
         """Begin loading the models in a background thread (idempotent)."""
         if self._loader is None:
             self._load_started = time.perf_counter()
-            self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=True)
+            # Not a daemon: the interpreter waits for a load in flight at exit instead of tearing
+            # down under a thread that is inside torch's C++ (which aborts the process).
+            self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
 
     def _load(self) -> None:
