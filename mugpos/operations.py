@@ -104,23 +104,36 @@ class Mugpos:
         self.engine.start()
 
     # --- edges, opened on first use -------------------------------------------------------
-    async def _stores(self) -> tuple[RuleStore, LayoutStore, BlobStore]:
-        if self._rules is None or self._layouts is None or self._blobs is None:
+    async def _rule_store(self) -> RuleStore:
+        if self._rules is None:
             async with self._open_lock:
                 if self._rules is None:
                     from mugpos.rules.store import open_rule_store
 
                     self._rules = await _maybe_await(open_rule_store(self.settings))
+        assert self._rules is not None
+        return self._rules
+
+    async def _layout_store(self) -> LayoutStore:
+        # Opened only by what needs it: rule management never pays for loading the layouts.
+        if self._layouts is None:
+            async with self._open_lock:
                 if self._layouts is None:
                     from mugpos.engine.layouts import open_layout_store
 
                     self._layouts = await _maybe_await(open_layout_store(self.settings))
+        assert self._layouts is not None
+        return self._layouts
+
+    async def _blob_store(self) -> BlobStore:
+        if self._blobs is None:
+            async with self._open_lock:
                 if self._blobs is None:
                     from mugpos.engine.blobs import open_blob_store
 
                     self._blobs = await _maybe_await(open_blob_store(self.settings))
-        assert self._rules is not None and self._layouts is not None and self._blobs is not None
-        return self._rules, self._layouts, self._blobs
+        assert self._blobs is not None
+        return self._blobs
 
     @property
     def interpreter(self) -> RuleInterpreter:
@@ -137,7 +150,7 @@ class Mugpos:
 
     async def _resolve_resource_image(self, uri: str) -> bytes:
         """`mugpos://analyses/{id}/annotated` or `/original` -> image bytes from the blob store."""
-        _, _, blobs = await self._stores()
+        blobs = await self._blob_store()
         parts = uri.removeprefix(RESOURCE_PREFIX).strip("/").split("/")
         if len(parts) == 3 and parts[0] == "analyses" and parts[2] in {"annotated", "original"}:
             record = await self._record(parts[1])
@@ -155,7 +168,7 @@ class Mugpos:
     async def _rules_for(self, texts: list[str] | None, use_saved: bool) -> list[Rule]:
         rules: list[Rule] = []
         if use_saved:
-            store, _, _ = await self._stores()
+            store = await self._rule_store()
             rules.extend(await store.list(enabled_only=True))
         for text in texts or []:
             rule, _ = await self.interpreter.interpret(text)
@@ -174,26 +187,26 @@ class Mugpos:
         )
         if severity is not None:
             parsed = parsed.model_copy(update={"severity": severity})
-        store, _, _ = await self._stores()
+        store = await self._rule_store()
         return _rule_info(await store.add(parsed))
 
     async def list_rules(self) -> RuleList:
-        store, _, _ = await self._stores()
+        store = await self._rule_store()
         return RuleList(rules=[_rule_info(r) for r in await store.list()])
 
     async def get_rule(self, rule_id: str) -> RuleInfo:
-        store, _, _ = await self._stores()
+        store = await self._rule_store()
         return _rule_info(await store.get(rule_id))
 
     async def remove_rule(self, rule_id: str) -> Removed:
-        store, _, _ = await self._stores()
+        store = await self._rule_store()
         removed = await store.remove(rule_id)
         if not removed:
             raise NotFound(f"no rule with id {rule_id!r}", hint="list_rules shows the ids")
         return Removed(id=rule_id, removed=True)
 
     async def set_rule_enabled(self, rule_id: str, enabled: bool) -> RuleInfo:
-        store, _, _ = await self._stores()
+        store = await self._rule_store()
         return _rule_info(await store.set_enabled(rule_id, enabled))
 
     async def explain_rule(self, text: str) -> Explanation:
@@ -286,7 +299,7 @@ class Mugpos:
         from mugpos.engine.layouts import LayoutRecord, layout_vector
 
         try:
-            _, layouts, blobs = await self._stores()
+            layouts, blobs = await self._layout_store(), await self._blob_store()
             aid = result.analysis_id
             annotated_key = thumb_key = None
             extra: dict[str, Any] = {}
@@ -335,7 +348,7 @@ class Mugpos:
         return Picture(data, mime)
 
     async def _record(self, analysis_id: str) -> LayoutRecord:
-        _, layouts, _ = await self._stores()
+        layouts = await self._layout_store()
         record = await layouts.get(analysis_id)
         if record is None:
             raise NotFound(f"no stored analysis {analysis_id!r}", hint="analyze_image returns an analysis_id")
@@ -349,7 +362,7 @@ class Mugpos:
         record = await self._record(analysis_id)
         if not record.annotated_key:
             raise NotFound(f"analysis {analysis_id} has no annotated image")
-        _, _, blobs = await self._stores()
+        blobs = await self._blob_store()
         data, mime = await blobs.get(record.annotated_key)
         return Picture(data, mime)
 
@@ -494,7 +507,7 @@ class Mugpos:
             if isinstance(filters, LayoutFilters) or filters is None
             else LayoutFilters.model_validate(filters)
         )
-        _, layouts, _ = await self._stores()
+        layouts = await self._layout_store()
         embedding = lvec = None
         exclude = None
         query: dict[str, Any] = {"k": k}
