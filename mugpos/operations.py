@@ -103,37 +103,29 @@ class Mugpos:
         """Warm the models in the background; returns at once."""
         self.engine.start()
 
-    # --- edges, opened on first use -------------------------------------------------------
-    async def _rule_store(self) -> RuleStore:
-        if self._rules is None:
+    # --- edges, each opened on first use by what needs it ----------------------------------
+    async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
+        """Open the store held in `attr` once (rule management never pays for the layouts)."""
+        if getattr(self, attr) is None:
             async with self._open_lock:
-                if self._rules is None:
-                    from mugpos.rules.store import open_rule_store
+                if getattr(self, attr) is None:
+                    setattr(self, attr, await _maybe_await(open_edge(self.settings)))
+        return getattr(self, attr)
 
-                    self._rules = await _maybe_await(open_rule_store(self.settings))
-        assert self._rules is not None
-        return self._rules
+    async def _rule_store(self) -> RuleStore:
+        from mugpos.rules.store import open_rule_store
+
+        return await self._edge("_rules", open_rule_store)
 
     async def _layout_store(self) -> LayoutStore:
-        # Opened only by what needs it: rule management never pays for loading the layouts.
-        if self._layouts is None:
-            async with self._open_lock:
-                if self._layouts is None:
-                    from mugpos.engine.layouts import open_layout_store
+        from mugpos.engine.layouts import open_layout_store
 
-                    self._layouts = await _maybe_await(open_layout_store(self.settings))
-        assert self._layouts is not None
-        return self._layouts
+        return await self._edge("_layouts", open_layout_store)
 
     async def _blob_store(self) -> BlobStore:
-        if self._blobs is None:
-            async with self._open_lock:
-                if self._blobs is None:
-                    from mugpos.engine.blobs import open_blob_store
+        from mugpos.engine.blobs import open_blob_store
 
-                    self._blobs = await _maybe_await(open_blob_store(self.settings))
-        assert self._blobs is not None
-        return self._blobs
+        return await self._edge("_blobs", open_blob_store)
 
     @property
     def interpreter(self) -> RuleInterpreter:
