@@ -258,6 +258,7 @@ def _opt(v: float) -> float | None:
 
 ANN_THRESHOLD = 20_000
 ANN_OVERSAMPLE = 20
+ANN_MIN_CANDIDATES = 500  # re-scored exactly; more candidates cost little and keep top-1 exact
 _FORMAT = 1
 
 
@@ -650,7 +651,7 @@ class EmbeddedLayoutStore:
             ann = self._ann_emb if q_emb_usable else (self._ann_lay if q_lay is not None else None)
             if use_ann and ann is not None and int(mask.sum()) > self.ann_threshold:
                 q = q_emb if q_emb_usable else q_lay
-                want = min(max(k * ANN_OVERSAMPLE, 200), self._ann_rows)
+                want = min(max(k * ANN_OVERSAMPLE, ANN_MIN_CANDIDATES), self._ann_rows)
                 keys = np.asarray(ann.search(q, want).keys, dtype=np.int64)
                 keys = keys[(keys >= 0) & (keys < st.n)]
                 keys = keys[mask[keys]]
