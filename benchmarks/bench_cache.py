@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 
-from mugpos.engine.cache import DualCache, LRUBytes, RedisTier, cache_key
 from mugpos.settings import Settings
+from mugpos.stores.cache import DualCache, LRUBytes, RedisTier, cache_key
 
 
 def pct(values: list[float], q: float) -> float:

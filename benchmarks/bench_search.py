@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from mugpos.engine.layouts import LAYOUT_DIM, EmbeddedLayoutStore, LayoutRecord, layout_vector
-from mugpos.engine.scene import Scale, Scene
+from mugpos.scene.model import Scale, Scene
+from mugpos.stores.layouts import LAYOUT_DIM, EmbeddedLayoutStore, LayoutRecord, layout_vector
 
 DIM = 512
 

@@ -11,10 +11,10 @@ import random
 import statistics
 import time
 
-from mugpos.engine.scene import Scale, Scene
 from mugpos.rules.evaluator import evaluate
 from mugpos.rules.grammar import parse_rule
 from mugpos.rules.solver import solve
+from mugpos.scene.model import Scale, Scene
 
 RULES = [
     "Keep mugs at least 6 inches away from laptops",

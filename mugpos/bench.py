@@ -609,8 +609,8 @@ def _busy(engine: Any) -> float:
 
 # --- cache tiers ------------------------------------------------------------------------------
 async def _cache(cfg: BenchConfig, engine: Any, out: dict[str, Any]) -> None:
-    from mugpos.engine.cache import DualCache
     from mugpos.engine.images import load_image
+    from mugpos.stores.cache import DualCache
 
     settings = _settings(cfg)
     imgs = [await load_image(str(p), settings) for p in cfg.images[: max(2, min(4, cfg.repeat))]]

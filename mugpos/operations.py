@@ -13,15 +13,15 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mugpos import __version__
 from mugpos.engine.pipeline import Engine, SceneAnalysis
-from mugpos.engine.scene import Scene
 from mugpos.errors import MugposError, NotFound, RuleError, SceneError
 from mugpos.results import (
     AnalyzeResult,
@@ -36,22 +36,29 @@ from mugpos.results import (
     SearchResult,
     SuggestResult,
 )
+from mugpos.scene.model import Scene
 from mugpos.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from mugpos.deploy.watchdog import IdleWatchdog
-    from mugpos.engine.blobs import BlobStore
-    from mugpos.engine.cache import DualCache
     from mugpos.engine.images import LoadedImage
-    from mugpos.engine.layouts import LayoutFilters, LayoutRecord, LayoutStore
     from mugpos.rules.interpreter import RuleInterpreter
     from mugpos.rules.model import Rule
-    from mugpos.rules.store import RuleStore
+    from mugpos.stores.blobs import BlobStore
+    from mugpos.stores.cache import DualCache
+    from mugpos.stores.layouts import LayoutFilters, LayoutRecord, LayoutStore
+    from mugpos.stores.rules import RuleStore
 
 log = logging.getLogger("mugpos")
 
 Progress = Callable[[float, str], Awaitable[None]]
 RESOURCE_PREFIX = "mugpos://"
+
+
+class CallTracker(Protocol):
+    """What a door may hang on `Mugpos.watchdog` to count calls in flight (the timed pod's idle
+    watchdog in `mugpos.deploy` is one); defined here so operations never import a door."""
+
+    def track(self) -> AbstractAsyncContextManager[None]: ...
 
 
 def analysis_uri(analysis_id: str) -> str:
@@ -91,10 +98,10 @@ class Mugpos:
         self._interpreter: RuleInterpreter | None = None
         self._open_lock = asyncio.Lock()
         self.started_at = time.time()
-        self.watchdog: IdleWatchdog | None = None  # set by the HTTP server on a timed pod
+        self.watchdog: CallTracker | None = None  # set by the HTTP server on a timed pod
 
     def _make_cache(self) -> DualCache | None:
-        from mugpos.engine.cache import DualCache
+        from mugpos.stores.cache import DualCache
 
         self._cache = DualCache(self.settings)
         return self._cache
@@ -113,17 +120,17 @@ class Mugpos:
         return getattr(self, attr)
 
     async def _rule_store(self) -> RuleStore:
-        from mugpos.rules.store import open_rule_store
+        from mugpos.stores.rules import open_rule_store
 
         return await self._edge("_rules", open_rule_store)
 
     async def _layout_store(self) -> LayoutStore:
-        from mugpos.engine.layouts import open_layout_store
+        from mugpos.stores.layouts import open_layout_store
 
         return await self._edge("_layouts", open_layout_store)
 
     async def _blob_store(self) -> BlobStore:
-        from mugpos.engine.blobs import open_blob_store
+        from mugpos.stores.blobs import open_blob_store
 
         return await self._edge("_blobs", open_blob_store)
 
@@ -288,7 +295,7 @@ class Mugpos:
         self, result: AnalyzeResult, analysis: SceneAnalysis, picture: Picture | None, img: LoadedImage | None
     ) -> None:
         """Keep the analysis and its pictures; storage trouble never fails the analysis."""
-        from mugpos.engine.layouts import LayoutRecord, layout_vector
+        from mugpos.stores.layouts import LayoutRecord, layout_vector
 
         try:
             layouts, blobs = await self._layout_store(), await self._blob_store()
@@ -485,7 +492,7 @@ class Mugpos:
         filters: LayoutFilters | dict[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> SearchResult:
-        from mugpos.engine.layouts import LayoutFilters, layout_vector
+        from mugpos.stores.layouts import LayoutFilters, layout_vector
 
         if sum(x is not None for x in (image, analysis_id, text)) != 1:
             raise MugposError(

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mugpos.engine.geometry import MugPosition, Relation, Surface
-from mugpos.engine.scene import Box, Scale, Scene
-from mugpos.rules.verdicts import Conflict, RuleVerdict, Suggestion
-
-
-class Timings(BaseModel):
-    """Milliseconds per stage; `cache` names the tier that answered, if any."""
-
-    decode_ms: float = 0.0
-    detect_ms: float = 0.0
-    embed_ms: float = 0.0
-    geometry_ms: float = 0.0
-    rules_ms: float = 0.0
-    annotate_ms: float = 0.0
-    store_ms: float = 0.0
-    total_ms: float = 0.0
-    cache: Literal["l2", "l1"] | None = None
+from mugpos.engine.timings import Timings
+from mugpos.rules.verdicts import Conflict, Explanation, RuleVerdict, Suggestion
+from mugpos.scene.geometry import MugPosition, Relation, Surface
+from mugpos.scene.model import Box, Scale, Scene
 
 
 class ImageRef(BaseModel):
@@ -108,17 +95,6 @@ class RuleList(BaseModel):
 class Removed(BaseModel):
     id: str
     removed: bool
-
-
-class Explanation(BaseModel):
-    text: str
-    understood: bool
-    interpretation: str | None = None
-    checkable: bool | None = None
-    reason: str | None = None
-    rule: dict[str, Any] | None = None
-    via: str | None = Field(None, description="grammar or llm")
-    suggestions: list[str] = Field(default_factory=list, description="nearest supported phrasings")
 
 
 class EngineStatus(BaseModel):

@@ -1,7 +1,7 @@
 """Every knob in one place: `MUGPOS_*` environment variables (or a `.env` file).
 
 Any string setting may instead hold a `gsm://projects/P/secrets/S[/versions/V]` reference; it is
-resolved through Google Secret Manager when the settings are loaded (see `mugpos.deploy.secrets`).
+resolved through Google Secret Manager when the settings are loaded (see `mugpos.secrets`).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Settings(BaseSettings):
             and _plain(value).startswith("gsm://")
         }
         if refs:
-            from mugpos.deploy.secrets import resolve_secret
+            from mugpos.secrets import resolve_secret
 
             for name, value in refs.items():
                 resolved = resolve_secret(_plain(value), setting=f"MUGPOS_{name.upper()}")

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.geometry import MugPosition, surface_for
-from mugpos.engine.labels import SURFACE_LABELS
-from mugpos.engine.scene import Box, Scene
+from mugpos.scene.geometry import MugPosition, surface_for
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Box, Scene
 
 if TYPE_CHECKING:
     from PIL import Image

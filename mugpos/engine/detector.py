@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.scene import Detection
 from mugpos.errors import ConfigError, ModelError
+from mugpos.scene.model import Detection
 
 if TYPE_CHECKING:
     import numpy as np

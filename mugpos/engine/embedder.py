@@ -13,8 +13,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.scene import Advisory
 from mugpos.errors import ConfigError, ModelError
+from mugpos.scene.model import Advisory
 
 if TYPE_CHECKING:
     import numpy as np

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mugpos.engine.scene import Detection
+from mugpos.scene.model import Detection
 
 if TYPE_CHECKING:
     import numpy as np

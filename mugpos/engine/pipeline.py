@@ -13,23 +13,22 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from mugpos.engine.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
 from mugpos.engine.letterbox import fit, unfit
-from mugpos.engine.scale import estimate_scale
-from mugpos.engine.scene import Detection, ImageInfo, Scale, Scene
+from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
-from mugpos.results import Timings
+from mugpos.scene.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
+from mugpos.scene.scale import estimate_scale
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from mugpos.engine.batching import MicroBatcher
-    from mugpos.engine.cache import DualCache
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
@@ -37,6 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("mugpos.engine")
 
 Progress = Callable[[float, str], Awaitable[None]]
+
+
+class AnalysisCache(Protocol):
+    """The cache the pipeline consults (the dual-layer cache of `mugpos.stores.cache` is one);
+    a protocol here, so the engine never imports a store."""
+
+    def key(self, kind: str, *parts: str) -> str: ...
+
+    async def get(self, key: str) -> tuple[bytes | None, str | None]: ...
+
+    async def set(self, key: str, value: bytes) -> None: ...
 
 
 class SceneAnalysis(BaseModel):
@@ -77,7 +87,7 @@ def scale_warnings(scale: Scale) -> list[str]:
 
 
 class Engine:
-    def __init__(self, settings: Settings, cache: DualCache | None = None) -> None:
+    def __init__(self, settings: Settings, cache: AnalysisCache | None = None) -> None:
         self.settings = settings
         self.cache = cache
         self.detector: Detector | None = None
@@ -190,10 +200,8 @@ class Engine:
 
     # --- analysis -----------------------------------------------------------------------
     def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
-        from mugpos.engine.cache import cache_key
-
-        assert self.detector is not None
-        return cache_key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
+        assert self.detector is not None and self.cache is not None
+        return self.cache.key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
 
     async def analyze(
         self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
@@ -201,7 +209,7 @@ class Engine:
         t_start = time.perf_counter()
         await self.wait_ready(progress)
         assert self.detector is not None and self._det_batcher is not None
-        key = self._cache_key(img.sha256, px_per_cm)
+        key = self._cache_key(img.sha256, px_per_cm) if self.cache is not None else ""
         if self.cache is not None:
             raw, tier = await self.cache.get(key)
             if raw is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.labels import (
+from mugpos.resources._common import JSON, to_json
+from mugpos.scene.labels import (
     COCO_CLASSES,
     CONTEXT_LABELS,
     DRINK_LABELS,
@@ -12,7 +13,6 @@ from mugpos.engine.labels import (
     MUG_LABELS,
     SURFACE_LABELS,
 )
-from mugpos.resources._common import JSON, to_json
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer

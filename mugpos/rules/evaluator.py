@@ -11,11 +11,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from mugpos.engine.geometry import Surface, box_gap, directions, edge_distances_px, surface_for
-from mugpos.engine.labels import SURFACE_LABELS
-from mugpos.engine.scene import Box, Scale, Scene
 from mugpos.rules.model import Rule, Selector
 from mugpos.rules.verdicts import Measurement, RuleVerdict, Violation
+from mugpos.scene.geometry import Surface, box_gap, directions, edge_distances_px, surface_for
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Box, Scale, Scene
 
 EPS_PX = 1e-6
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from mugpos.engine.labels import MUG_LABELS
 from mugpos.errors import RuleError
 from mugpos.rules import vocabulary as V
 from mugpos.rules.model import (
@@ -30,6 +29,7 @@ from mugpos.rules.model import (
     Selector,
 )
 from mugpos.rules.units import Quantity, find_quantities, normalise_numbers, vague_amount
+from mugpos.scene.labels import MUG_LABELS
 
 TEMPLATES: tuple[str, ...] = (
     "Keep mugs at least 6 inches away from laptops",

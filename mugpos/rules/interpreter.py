@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mugpos.errors import ConfigError, RuleError
-from mugpos.results import Explanation
 from mugpos.rules.grammar import TEMPLATES, nearest_phrasings, parse_rule
 from mugpos.rules.model import Rule
+from mugpos.rules.verdicts import Explanation
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mugpos.engine.labels import COCO_CLASSES, SURFACE_LABELS
 from mugpos.rules.verdicts import Severity
+from mugpos.scene.labels import COCO_CLASSES, SURFACE_LABELS
 
 SelectorKind = Literal["objects", "any", "surface", "edge", "image", "each_other", "unobservable"]
 RelationKind = Literal[

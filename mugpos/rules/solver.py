@@ -15,11 +15,11 @@ import math
 from itertools import product
 from typing import Any
 
-from mugpos.engine.labels import SURFACE_LABELS
-from mugpos.engine.scene import Box, Scale, Scene
 from mugpos.rules.evaluator import Layout, check, involves, measure
 from mugpos.rules.model import SEVERITY_WEIGHT, Rule
 from mugpos.rules.verdicts import Conflict, Move, Suggestion, Suggestions
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Box, Scale, Scene
 
 GRID = 32  # grid points per surface side
 MAX_CANDIDATES = 4000  # nearest axis-boundary combinations judged per mug

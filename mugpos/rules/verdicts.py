@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mugpos.engine.scene import Box
+from mugpos.scene.model import Box
 
 Status = Literal["satisfied", "violated", "not_applicable", "not_checkable"]
 Severity = Literal["critical", "warning", "info"]
@@ -73,3 +73,14 @@ class Conflict(BaseModel):
 class Suggestions(BaseModel):
     suggestions: list[Suggestion] = Field(default_factory=list)
     conflicts: list[Conflict] = Field(default_factory=list)
+
+
+class Explanation(BaseModel):
+    text: str
+    understood: bool
+    interpretation: str | None = None
+    checkable: bool | None = None
+    reason: str | None = None
+    rule: dict[str, Any] | None = None
+    via: str | None = Field(None, description="grammar or llm")
+    suggestions: list[str] = Field(default_factory=list, description="nearest supported phrasings")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mugpos.engine.labels import COCO_CLASSES, DRINK_LABELS, ELECTRONICS_LABELS, MUG_LABELS, SURFACE_LABELS
+from mugpos.scene.labels import COCO_CLASSES, DRINK_LABELS, ELECTRONICS_LABELS, MUG_LABELS, SURFACE_LABELS
 
 FOOD_LABELS = frozenset(
     {"banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"}

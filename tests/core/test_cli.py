@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mugpos.engine.geometry import iou
+from mugpos.scene.geometry import iou
 
 COFFEE_CUP = (170, 17, 424, 325)
 

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from mugpos.engine import geometry as g
-from mugpos.engine.scene import Scale, Scene
 from mugpos.errors import SceneError  # noqa: F401  (import keeps the error module honest)
+from mugpos.scene import geometry as g
+from mugpos.scene.model import Scale, Scene
 
 DESK = {
     "image": {"width": 1600, "height": 1000},

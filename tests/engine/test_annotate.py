@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from mugpos.engine.annotate import MUG, TARGET, VIOLATION, draw_analysis, draw_suggestions, encode_image
-from mugpos.engine.geometry import mug_position
-from mugpos.engine.scale import estimate_scale
-from mugpos.engine.scene import Scene
+from mugpos.scene.geometry import mug_position
+from mugpos.scene.model import Scene
+from mugpos.scene.scale import estimate_scale
 from mugpos.settings import Settings
 
 SCENE = Scene.model_validate(

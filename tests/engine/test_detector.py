@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from mugpos.engine.detector import Detector
-from mugpos.engine.geometry import iou
-from mugpos.engine.scene import Scene
 from mugpos.errors import ConfigError, ModelError
+from mugpos.scene.geometry import iou
+from mugpos.scene.model import Scene
 from mugpos.settings import Settings
 
 COFFEE_CUP = (170.0, 17.0, 424.0, 325.0)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mugpos.engine.letterbox import PAD_VALUE, canvas_shape, fit, unfit
-from mugpos.engine.scene import Detection
+from mugpos.scene.model import Detection
 
 
 @pytest.mark.parametrize(

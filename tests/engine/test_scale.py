@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mugpos.engine.scale import ASSUMED_SURFACE_CM, KNOWN_SIZES, estimate_scale
-from mugpos.engine.scene import Scene
+from mugpos.scene.model import Scene
+from mugpos.scene.scale import ASSUMED_SURFACE_CM, KNOWN_SIZES, estimate_scale
 
 
 def _scene(

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mugpos.engine.labels import COCO_CLASSES
-from mugpos.engine.scene import Scene
 from mugpos.errors import MugposError, RuleError
 from mugpos.rules.grammar import parse_rule
+from mugpos.scene.labels import COCO_CLASSES
+from mugpos.scene.model import Scene
 
 FUZZ = settings.get_profile("mugpos-fuzz")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mugpos.engine.scene import Scale, Scene
+from mugpos.scene.model import Scale, Scene
 
 PPC = 10.0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mugpos.engine.scene import Scale
 from mugpos.rules.evaluator import evaluate
 from mugpos.rules.grammar import parse_rule
 from mugpos.rules.model import Rule
+from mugpos.scene.model import Scale
 
 TABLE = ("table-1", "dining table", (100, 100, 1500, 950))
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from mugpos.engine.scene import Scale, Scene
 from mugpos.rules.grammar import parse_rule
 from mugpos.rules.solver import solve
+from mugpos.scene.model import Scale, Scene
 
 Box = tuple[float, float, float, float]
 

@@ -15,8 +15,8 @@ import pytest
 
 from mugpos.errors import NotFound
 from mugpos.rules.grammar import parse_rule
-from mugpos.rules.store import EmbeddedRuleStore, MongoRuleStore, open_rule_store
 from mugpos.settings import Settings
+from mugpos.stores.rules import EmbeddedRuleStore, MongoRuleStore, open_rule_store
 
 
 def rule(text: str) -> Any:

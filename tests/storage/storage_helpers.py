@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mugpos.engine.layouts import LayoutRecord, layout_vector
-from mugpos.engine.scene import Scale, Scene
+from mugpos.scene.model import Scale, Scene
+from mugpos.stores.layouts import LayoutRecord, layout_vector
 
 DATA = Path(os.environ.get("MUGPOS_TEST_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 SCENES = DATA / "coco-cups" / "scenes"

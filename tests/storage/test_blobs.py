@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mugpos.engine.blobs import BlobStore, LocalBlobStore, S3BlobStore, check_key, open_blob_store
 from mugpos.errors import BackendError, ConfigError, MugposError, NotFound
+from mugpos.stores.blobs import BlobStore, LocalBlobStore, S3BlobStore, check_key, open_blob_store
 
 BAD_KEYS = [
     "../x",

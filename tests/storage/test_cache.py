@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from mugpos.engine.cache import DualCache, LRUBytes, RedisTier, cache_key, redact_url
+from mugpos.stores.cache import DualCache, LRUBytes, RedisTier, cache_key, redact_url
 
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None,

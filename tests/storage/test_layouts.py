@@ -19,7 +19,9 @@ from storage_helpers import (
     unit_vectors,
 )
 
-from mugpos.engine.layouts import (
+from mugpos.errors import ConfigError, MugposError
+from mugpos.scene.model import Scale, Scene
+from mugpos.stores.layouts import (
     LAYOUT_DIM,
     EmbeddedLayoutStore,
     LayoutFilters,
@@ -28,8 +30,6 @@ from mugpos.engine.layouts import (
     layout_vector,
     open_layout_store,
 )
-from mugpos.engine.scene import Scale, Scene
-from mugpos.errors import ConfigError, MugposError
 
 # --- layout_vector ------------------------------------------------------------------------------
 

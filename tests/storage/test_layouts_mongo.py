@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from storage_helpers import make_record, simple_scene, unit_vectors
 
-from mugpos.engine.layouts import (
+from mugpos.errors import BackendError
+from mugpos.stores.layouts import (
     LAYOUT_DIM,
     NO_VECTOR_SEARCH,
     VECTOR_INDEX_NAME,
@@ -31,7 +32,6 @@ from mugpos.engine.layouts import (
     vector_index_definition,
     vector_search_pipeline,
 )
-from mugpos.errors import BackendError
 
 NX = shutil.which("nx-27017") or str(Path(sys.executable).parent / "nx-27017")
 

@@ -8,9 +8,9 @@ from concurrent import futures
 
 import pytest
 
-from mugpos.deploy import secrets
-from mugpos.deploy.secrets import parse_ref, resolve_secret
+from mugpos import secrets
 from mugpos.errors import ConfigError
+from mugpos.secrets import parse_ref, resolve_secret
 
 grpc = pytest.importorskip("grpc")
 sm_types = pytest.importorskip("google.cloud.secretmanager_v1.types")

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
-from mugpos.engine.geometry import box_gap, surface_for
-from mugpos.engine.labels import DRINK_LABELS, ELECTRONICS_LABELS, MUG_LABELS, SURFACE_LABELS
-from mugpos.engine.scene import Scale, Scene
 from mugpos.errors import BackendError, ConfigError, MugposError
+from mugpos.scene.geometry import box_gap, surface_for
+from mugpos.scene.labels import DRINK_LABELS, ELECTRONICS_LABELS, MUG_LABELS, SURFACE_LABELS
+from mugpos.scene.model import Scale, Scene
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -500,7 +500,7 @@ class EmbeddedLayoutStore:
                     raise MugposError(
                         f"layout vector has {len(rec.layout_vector)} numbers, the store uses {st.lay_dim}",
                         code="bad_vector",
-                        hint="compute it with mugpos.engine.layouts.layout_vector()",
+                        hint="compute it with mugpos.stores.layouts.layout_vector()",
                     )
                 lay[i] = _unit(rec.layout_vector, "layout vector")
                 exclude = {"layout_vector"}
@@ -642,7 +642,7 @@ class EmbeddedLayoutStore:
                 raise MugposError(
                     f"layout vector has {q_lay.size} numbers, the store uses {st.lay_dim}",
                     code="bad_vector",
-                    hint="compute it with mugpos.engine.layouts.layout_vector()",
+                    hint="compute it with mugpos.stores.layouts.layout_vector()",
                 )
             mask = self._mask(filters, exclude_id)
             q_emb_usable = q_emb is not None and st.emb_dim is not None

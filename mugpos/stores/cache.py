@@ -294,6 +294,8 @@ class DualCache:
             l1 = RedisTier(settings.redis_url, timeout_s=settings.redis_timeout_s, ttl_s=settings.cache_ttl_s)
         self.l1 = l1
 
+    key = staticmethod(cache_key)
+
     async def get(self, key: str) -> tuple[bytes | None, str | None]:
         """The value and the tier that answered ("l2" in-process, "l1" Redis), or (None, None)."""
         if self.l2.enabled:

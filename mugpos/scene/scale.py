@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from mugpos.engine.geometry import surface_for
-from mugpos.engine.scene import Detection, Scale, Scene
+from mugpos.scene.geometry import surface_for
+from mugpos.scene.model import Detection, Scale, Scene
 
 Dim = Literal["width", "height", "max"]
 

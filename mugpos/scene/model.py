@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mugpos.engine.labels import MUG_LABELS, slug
+from mugpos.scene.labels import MUG_LABELS, slug
 
 Box = tuple[float, float, float, float]
 """`[x1, y1, x2, y2]` in pixels."""

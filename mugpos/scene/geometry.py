@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mugpos.engine.labels import SURFACE_LABELS
-from mugpos.engine.scene import Box, Detection, Scale, Scene
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Box, Detection, Scale, Scene
 
 ROWS = ("back", "middle", "front")
 COLS = ("left", "center", "right")
