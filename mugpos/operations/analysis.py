@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,7 @@ class AnalysisOps(Core):
             ),
             summary=summary,
             scene=analysis.scene,
+            object_counts=dict(Counter(o.label for o in analysis.scene.objects)),
             scale=analysis.scale,
             surface=analysis.surface,
             mugs=analysis.mugs,
@@ -194,6 +196,7 @@ class AnalysisOps(Core):
             return self.engine.analyze_scene(parsed), None
         if analysis_id is not None:
             stored = await self.get_analysis(analysis_id)
+            assert stored.scene is not None, "stored analyses are kept in full"
             return self.engine.analyze_scene(stored.scene), None
         assert image is not None
         img = await self.load_image(image)

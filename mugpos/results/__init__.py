@@ -1,9 +1,15 @@
-"""The shapes every door returns: CLI `--json`, MCP structured output and the RunPod worker."""
+"""The shapes every door returns: CLI `--json`, MCP structured output and the RunPod worker.
+
+Each result has a full form (the CLI's `--json`, the stored analysis, `mugpos://analyses/{id}`) and a
+compact view of the same type (`mugpos.results.views`), which the MCP tools return by default so a
+busy photo costs an assistant a few thousand tokens: `detail` says which one a document is, and
+`omitted` counts what the compact view left out.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,13 +26,29 @@ class ImageRef(BaseModel):
     source: str | None = Field(None, description="path, url, data-uri, base64, resource or scene")
 
 
+Detail = Literal["compact", "full"]
+DETAIL_FIELD = Field(
+    "full", description="'full': everything measured; 'compact': the key numbers (see `omitted`)"
+)
+OMITTED_FIELD = Field(
+    default_factory=dict,
+    description="compact view only: how many items of each kind were left out; detail='full' has them",
+)
+
+
 class AnalyzeResult(BaseModel):
+    detail: Detail = DETAIL_FIELD
     analysis_id: str
     created_at: datetime
     image: ImageRef
     summary: str = Field(description="one line a person can read")
-    scene: Scene = Field(
-        description="the Scene JSON (reusable as `suggest --scene`), px_per_cm set to the scale used"
+    scene: Scene | None = Field(
+        None,
+        description="the Scene JSON (reusable as `suggest --scene`), px_per_cm set to the scale used; "
+        "full detail only",
+    )
+    object_counts: dict[str, int] = Field(
+        default_factory=dict, description="how many objects of each label were detected"
     )
     scale: Scale
     surface: Surface
@@ -39,6 +61,7 @@ class AnalyzeResult(BaseModel):
     resources: dict[str, str] = Field(
         default_factory=dict, description="mugpos:// URIs of the stored analysis"
     )
+    omitted: dict[str, int] = OMITTED_FIELD
 
 
 class CheckResult(BaseModel):
@@ -48,6 +71,7 @@ class CheckResult(BaseModel):
 
 
 class SuggestResult(BaseModel):
+    detail: Detail = DETAIL_FIELD
     suggestions: list[Suggestion]
     conflicts: list[Conflict]
     rules: list[RuleVerdict] = Field(description="verdicts before any move")
@@ -55,6 +79,7 @@ class SuggestResult(BaseModel):
     analysis_id: str | None = None
     summary: str = ""
     resources: dict[str, str] = Field(default_factory=dict)
+    omitted: dict[str, int] = OMITTED_FIELD
 
 
 class LayoutHit(BaseModel):
@@ -85,10 +110,11 @@ class RuleInfo(BaseModel):
     enabled: bool
     checkable: bool
     reason: str | None = None
-    rule: dict[str, Any] = Field(description="the structured rule model")
+    rule: dict[str, Any] | None = Field(None, description="the structured rule model; full detail only")
 
 
 class RuleList(BaseModel):
+    detail: Detail = DETAIL_FIELD
     rules: list[RuleInfo]
 
 

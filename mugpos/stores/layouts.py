@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mugpos.errors import BackendError, ConfigError, MugposError
 from mugpos.scene.geometry import box_gap, surface_for
@@ -160,10 +160,19 @@ class LayoutRecord(BaseModel):
 
 
 class LayoutFilters(BaseModel):
-    labels_all: list[str] = Field(default_factory=list, description="every one of these objects present")
-    has_violations: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    """What a stored layout must have to be returned; an unknown key is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels_all: list[str] = Field(
+        default_factory=list,
+        description="COCO labels that must all be present, e.g. ['laptop', 'cup']",
+    )
+    has_violations: bool | None = Field(
+        None, description="true: only layouts where a rule was violated; false: only clean ones"
+    )
+    since: datetime | None = Field(None, description="analysed at or after (ISO 8601), e.g. '2026-12-01T00:00:00Z'")
+    until: datetime | None = Field(None, description="analysed before (ISO 8601), e.g. '2026-12-02T00:00:00Z'")
 
 
 class LayoutMatch(BaseModel):
