@@ -267,7 +267,9 @@ class Detector:
         """One full-size dummy predict so the first real request does not pay for lazy setup."""
         import numpy as np
 
-        self._require()
+        model = self._require()
+        if self.backend == "onnxruntime" and model.fixed_hw is not None:
+            return  # load() already ran the export's one full input size
         size = self.settings.detector_imgsz
         self._predict([np.full((size, size, 3), 114, dtype=np.uint8)])
 

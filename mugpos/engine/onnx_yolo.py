@@ -98,7 +98,9 @@ class OnnxYolo:
         left, right = round(dw - 0.1), round(dw + 0.1)
         if (w, h) != new_unpad:
             image = cv2.resize(image, new_unpad, interpolation=cv2.INTER_LINEAR)
-        return cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+        return cv2.copyMakeBorder(
+            image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+        )
 
     def _tensor(self, boxed: list[np.ndarray]) -> np.ndarray:
         """RGB HWC uint8 pictures -> NCHW floats in 0..1 (the model was exported for RGB)."""
