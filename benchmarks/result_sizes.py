@@ -38,7 +38,9 @@ RULES = [
 
 
 def busiest_photo(data: Path) -> Path:
-    labels = sorted((data / "coco-cups" / "labels").glob("*.txt"), key=lambda p: -len(p.read_text().splitlines()))
+    labels = sorted(
+        (data / "coco-cups" / "labels").glob("*.txt"), key=lambda p: -len(p.read_text().splitlines())
+    )
     return data / "coco-cups" / "images" / (labels[0].stem + ".jpg")
 
 
@@ -97,7 +99,9 @@ async def run(image: Path, weights: str, confidence: float) -> list[dict[str, An
             for text in RULES:
                 added = await client.call_tool("add_rule", {"text": text})
                 assert not added.is_error, added.content
-            calls: list[tuple[str, str, dict[str, Any]]] = [("analyze_image", "analyze_image", {"image": str(image)})]
+            calls: list[tuple[str, str, dict[str, Any]]] = [
+                ("analyze_image", "analyze_image", {"image": str(image)})
+            ]
             tools = {t.name: t for t in (await client.list_tools()).tools}
             has_detail = "detail" in tools["analyze_image"].input_schema.get("properties", {})
             if has_detail:
@@ -109,7 +113,9 @@ async def run(image: Path, weights: str, confidence: float) -> list[dict[str, An
             aid = rows[0]["_structured"] and json.loads(rows[0]["_structured"])["analysis_id"]
             more = [("suggest_position", "suggest_position", {"analysis_id": aid})]
             if has_detail:
-                more.append(("suggest_position full", "suggest_position", {"analysis_id": aid, "detail": "full"}))
+                more.append(
+                    ("suggest_position full", "suggest_position", {"analysis_id": aid, "detail": "full"})
+                )
             more.append(("list_rules", "list_rules", {}))
             if "detail" in tools["list_rules"].input_schema.get("properties", {}):
                 more.append(("list_rules full", "list_rules", {"detail": "full"}))

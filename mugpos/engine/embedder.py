@@ -37,16 +37,9 @@ CUP_PROMPTS: tuple[str, ...] = (
 )
 _PROMPT_TEMPLATE = "a photo of a {}."
 _OFFLINE_HINT = (
-    "Put the checkpoint on this machine and set MUGPOS_CLIP_PRETRAINED to its path, go online once "
-    "to download it, or set MUGPOS_EMBEDDER=none to run without embeddings."
+    "Set MUGPOS_EMBEDDER=none to run without CLIP (no search by image or text), or set "
+    "MUGPOS_CLIP_PRETRAINED to a local checkpoint, or go online once to download it."
 )
-
-
-def _offline_env() -> bool:
-    return any(
-        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-        for v in ("YOLO_OFFLINE", "HF_HUB_OFFLINE", "MUGPOS_OFFLINE")
-    )
 
 
 class Embedder:
@@ -62,6 +55,7 @@ class Embedder:
         self._dim: int | None = None
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_size = text_cache_size
+        self.offline_reason: str | None = None
         self._lock = threading.Lock()
         self.text_cache_hits = 0
         self.text_cache_misses = 0
@@ -120,21 +114,35 @@ class Embedder:
                 f"known: {', '.join(known) or 'none'}.",
                 hint="Pick one of the known tags, a local checkpoint path, or 'none' for random weights.",
             )
-        if _offline_env():
-            # Fail fast from the local cache instead of trying the network.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            try:
-                import huggingface_hub.constants as hf_constants
+        from mugpos.engine.fetch import use_local_caches_only, why_offline
 
-                hf_constants.HF_HUB_OFFLINE = True
-            except Exception:
-                pass
+        self.offline_reason = why_offline("huggingface.co")
+        if self.offline_reason is not None:
+            # Load from the local cache or fail at once, instead of ~50 s of retries.
+            use_local_caches_only()
         return tag, tag
+
+    def _fail_fast_offline(self) -> None:
+        """Offline with a pretrained tag that is not in the local cache: fail before importing torch."""
+        from mugpos.engine.fetch import _in_hf_cache, why_offline
+
+        name, tag = self.settings.clip_model, self.settings.clip_pretrained.strip()
+        if tag.lower() in ("", "none", "random") or Path(tag).expanduser().exists() or os.sep in tag:
+            return
+        why = why_offline("huggingface.co")
+        if why is not None and not _in_hf_cache(name, tag):
+            self.offline_reason = why
+            raise ConfigError(
+                f"the CLIP weights {name}/{tag} (MUGPOS_CLIP_PRETRAINED) are not on this machine and "
+                f"cannot be downloaded: {why}",
+                hint=_OFFLINE_HINT,
+            )
 
     def load(self) -> None:
         """Blocking: build the model, its preprocessing and tokenizer on the configured device."""
         if self._model is not None:
             return
+        self._fail_fast_offline()
         try:
             import open_clip
             import torch
@@ -160,6 +168,12 @@ class Embedder:
                 raise ModelError(
                     f"Could not load the CLIP checkpoint {Path(pretrained).name!r}: {reason}",
                     hint="The file may be corrupt or for another architecture (MUGPOS_CLIP_MODEL).",
+                ) from None
+            if self.offline_reason is not None:
+                raise ConfigError(
+                    f"the CLIP weights {name}/{pretrained} (MUGPOS_CLIP_PRETRAINED) are not on this "
+                    f"machine and cannot be downloaded: {self.offline_reason}",
+                    hint=_OFFLINE_HINT,
                 ) from None
             raise ConfigError(
                 f"Could not get the CLIP weights {name}/{pretrained} (MUGPOS_CLIP_PRETRAINED): {reason}",

@@ -66,6 +66,8 @@ class AnalysisOps(Core):
             t0 = time.perf_counter()
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
+        else:
+            result.resources = {}  # nothing was kept, so no URI would resolve
         result.timings.total_ms = _ms(t_start)
         if progress:
             await progress(1.0, "done")
@@ -181,6 +183,9 @@ class AnalysisOps(Core):
             raise SceneError(
                 "give exactly one of image, analysis_id or scene",
                 hint="image: a path, URL or base64; analysis_id: from analyze_image; scene: Scene JSON",
+                door_hints={
+                    "cli": "give an IMAGE, --analysis ID (from `mugpos analyze`) or --scene SCENE.json"
+                },
             )
         if scene is not None:
             try:
@@ -200,7 +205,7 @@ class AnalysisOps(Core):
             return self.engine.analyze_scene(stored.scene), None
         assert image is not None
         img = await self.load_image(image)
-        return await self.engine.analyze(img, progress=progress), img
+        return await self.engine.analyze(img, progress=progress, embed=False), img
 
     async def check(
         self,

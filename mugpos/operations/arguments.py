@@ -58,8 +58,10 @@ PxPerCmArg = Annotated[
 ]
 UseSavedRulesArg = Annotated[
     bool,
-    Field(description="Also check the saved rules (list_rules shows them). Default true; e.g. false "
-          "to check only `rules`."),
+    Field(
+        description="Also check the saved rules (list_rules shows them). Default true; e.g. false "
+        "to check only `rules`."
+    ),
 ]
 DetailArg = Annotated[
     Literal["compact", "full"],

@@ -35,7 +35,15 @@ from mugpos.operations.arguments import (
     UseSavedRulesArg,
 )
 from mugpos.operations.core import Outcome, Progress, _first_error
-from mugpos.results import AnalyzeResult, Explanation, Removed, RuleInfo, RuleList, SearchResult, SuggestResult
+from mugpos.results import (
+    AnalyzeResult,
+    Explanation,
+    Removed,
+    RuleInfo,
+    RuleList,
+    SearchResult,
+    SuggestResult,
+)
 from mugpos.results.views import compact_analysis, compact_rules, compact_suggestion
 
 

@@ -26,8 +26,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def size(model: BaseModel) -> int:
-    """Bytes of the JSON an MCP client receives (compact separators, nulls dropped)."""
-    return len(model.model_dump_json(exclude_none=True).encode())
+    """Bytes of the JSON an MCP client receives."""
+    return len(model.model_dump_json().encode())
 
 
 def compact_scale(scale: Scale) -> Scale:
@@ -86,21 +86,33 @@ def compact_analysis(full: AnalyzeResult, budget: int = COMPACT_BYTES) -> Analyz
     return best
 
 
+def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (round(v, 1) for v in box)
+    return (x1, y1, x2, y2)
+
+
 def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> SuggestResult:
-    """Suggestions in full (they are what the caller asked for), verdicts trimmed to fit `budget`."""
+    """Suggestions first (they are what the caller asked for), boxes rounded to 0.1 px, repeated
+    conflicts and verdict details trimmed until the JSON fits `budget`."""
+    suggestions = [
+        s.model_copy(update={"from_box": _round_box(s.from_box), "to_box": _round_box(s.to_box)})
+        for s in full.suggestions
+    ]
     best: SuggestResult | None = None
-    for max_viol, max_sugg in ((3, 12), (2, 8), (1, 6), (0, 4)):
+    for max_viol, max_sugg, max_conf in ((3, 12, 6), (2, 10, 3), (1, 8, 2), (0, 6, 1), (0, 4, 1)):
         verdicts, n_meas, n_viol = compact_verdicts(full.rules, max_viol)
         omitted = {
             "measurements": n_meas,
             "violations": n_viol,
-            "suggestions": max(0, len(full.suggestions) - max_sugg),
+            "suggestions": max(0, len(suggestions) - max_sugg),
+            "conflicts": max(0, len(full.conflicts) - max_conf),
         }
         best = full.model_copy(
             update={
                 "detail": "compact",
                 "rules": verdicts,
-                "suggestions": full.suggestions[:max_sugg],
+                "suggestions": suggestions[:max_sugg],
+                "conflicts": full.conflicts[:max_conf],
                 "scale": compact_scale(full.scale),
                 "omitted": {k: v for k, v in omitted.items() if v},
             }

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mugpos.errors import BackendError, ConfigError, MugposError
 from mugpos.scene.geometry import box_gap, surface_for
@@ -171,8 +171,21 @@ class LayoutFilters(BaseModel):
     has_violations: bool | None = Field(
         None, description="true: only layouts where a rule was violated; false: only clean ones"
     )
-    since: datetime | None = Field(None, description="analysed at or after (ISO 8601), e.g. '2026-12-01T00:00:00Z'")
-    until: datetime | None = Field(None, description="analysed before (ISO 8601), e.g. '2026-12-02T00:00:00Z'")
+    since: datetime | None = Field(
+        None, description="analysed at or after (ISO 8601), e.g. '2026-12-01T00:00:00Z'"
+    )
+    until: datetime | None = Field(
+        None, description="analysed before (ISO 8601), e.g. '2026-12-02T00:00:00Z'"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (unknown := [k for k in data if k not in cls.model_fields]):
+            raise ValueError(
+                f"unknown filter key {', '.join(map(repr, unknown))}; known: {', '.join(cls.model_fields)}"
+            )
+        return data
 
 
 class LayoutMatch(BaseModel):
