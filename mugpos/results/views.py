@@ -92,12 +92,26 @@ def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, fl
 
 
 def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> SuggestResult:
-    """Suggestions first (they are what the caller asked for), boxes rounded to 0.1 px, repeated
-    conflicts and verdict details trimmed until the JSON fits `budget`."""
+    """Suggestions first (they are what the caller asked for), boxes rounded to 0.1 px, saved rules
+    named by their id in `satisfies`/`still_violated`/conflicts (each verdict in `rules` pairs the id
+    with the words), repeated conflicts and verdict details trimmed until the JSON fits `budget`."""
+    ids = {v.text: v.rule_id for v in full.rules if v.rule_id}
+
+    def named(texts: list[str]) -> list[str]:  # a saved rule by its id: `rules` has its words
+        return [ids.get(t, t) for t in texts]
+
     suggestions = [
-        s.model_copy(update={"from_box": _round_box(s.from_box), "to_box": _round_box(s.to_box)})
+        s.model_copy(
+            update={
+                "from_box": _round_box(s.from_box),
+                "to_box": _round_box(s.to_box),
+                "satisfies": named(s.satisfies),
+                "still_violated": named(s.still_violated),
+            }
+        )
         for s in full.suggestions
     ]
+    conflicts = [c.model_copy(update={"rules": named(c.rules)}) for c in full.conflicts]
     best: SuggestResult | None = None
     for max_viol, max_sugg, max_conf in ((3, 12, 6), (2, 10, 3), (1, 8, 2), (0, 6, 1), (0, 4, 1)):
         verdicts, n_meas, n_viol = compact_verdicts(full.rules, max_viol)
@@ -112,7 +126,7 @@ def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> Sugg
                 "detail": "compact",
                 "rules": verdicts,
                 "suggestions": suggestions[:max_sugg],
-                "conflicts": full.conflicts[:max_conf],
+                "conflicts": conflicts[:max_conf],
                 "scale": compact_scale(full.scale),
                 "omitted": {k: v for k, v in omitted.items() if v},
             }
