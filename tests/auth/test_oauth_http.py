@@ -236,3 +236,53 @@ def test_rotated_keys_are_picked_up(needs_oidc: None, tmp_path: Path) -> None:
             assert r.status_code == 200, r.text  # an unknown kid makes the server re-read the keys
             assert after.hits("/jwks") == 1
             assert post(srv, INIT, old).status_code == 401  # the retired key no longer signs anything
+
+
+class MemoryTokens:
+    """The SDK's TokenStorage, in memory (what a client keeps between calls)."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client = client_info
+
+
+@pytest.mark.anyio
+async def test_the_sdk_oauth_client_discovers_everything_from_the_401(
+    server: MugposServer, oidc: OidcServer, resource: str
+) -> None:
+    """No token configured by hand: 401 -> protected-resource metadata -> issuer metadata -> token
+    (client credentials, resource indicator) -> the call, all by the MCP SDK's own OAuth client."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+    from mcp.client.streamable_http import streamable_http_client
+
+    storage = MemoryTokens()
+    auth = ClientCredentialsOAuthProvider(
+        server_url=resource,
+        storage=storage,
+        client_id="full",
+        client_secret="full-secret-0123456789",
+        scope=BOTH,
+        issuer=oidc.issuer,
+    )
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=60) as http,
+        Client(streamable_http_client(resource, http_client=http)) as client,
+    ):
+        result = await client.call_tool("list_rules", {})
+        assert not result.is_error
+    token = storage.tokens.access_token
+    assert claims_of(token)["aud"] == resource and claims_of(token)["iss"] == oidc.issuer
