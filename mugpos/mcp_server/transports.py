@@ -70,6 +70,11 @@ def http_app(app: Mugpos, transport: Transport, host: str) -> ASGIApp:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "models_ready": app.engine.ready})
 
+    from mugpos.dashboard import routes as operator_routes
+
+    for route in operator_routes(app):  # /metrics and /dashboard, behind the same guard
+        server.custom_route(route.path, methods=sorted(route.methods or {"GET"}))(route.endpoint)
+
     if transport == "sse":
         inner = server.sse_app(host=host, max_request_body_size=settings.max_request_bytes)
     else:
