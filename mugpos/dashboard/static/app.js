@@ -63,11 +63,13 @@
     const moves = el("ul", {}, ...e.suggestions.map((s) => el("li", { textContent: s.object_id + ": " + s.instruction })));
     const when = new Date(e.at * 1000).toLocaleTimeString();
     const total = e.timings && e.timings.total_ms ? " · " + Math.round(e.timings.total_ms) + " ms" : "";
-    const li = el("li", { className: "event " + e.kind + (fresh ? " new" : ""), dataset: { analysisId: e.analysis_id || "", seq: e.seq } },
+    const li = el("li", { className: "event " + e.kind + (fresh ? " new" : "") },
       e.picture ? img : el("div", { className: "muted", textContent: "no picture" }),
       el("div", {}, el("div", { className: "meta", textContent: e.kind + " · " + when + total + (e.analysis_id ? " · " + e.analysis_id : "") }),
         el("div", { className: "summary", textContent: e.summary || "" }),
         e.verdicts.length ? verdicts : null, e.suggestions.length ? moves : null));
+    li.dataset.analysisId = e.analysis_id || "";
+    li.dataset.seq = e.seq;
     $("recent").prepend(li);
     while ($("recent").children.length > 30) $("recent").lastElementChild.remove();
   }
