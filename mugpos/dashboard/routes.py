@@ -1,7 +1,7 @@
 """The operator's HTTP routes: `/metrics` (Prometheus) and `/dashboard` (a live page).
 
-The HTTP server mounts `routes(app)` beside `/mcp`, behind the same guard, so both need the same
-bearer token as every other door. The page is plain HTML, CSS and JavaScript shipped inside the
+The HTTP server mounts `door(app)` beside `/mcp`, behind the same guard (static token or OAuth,
+the read scope), except the page's static shell, which holds no data. The page is plain HTML, CSS and JavaScript shipped inside the
 package (no CDN, no build step); it reads `/dashboard/state` once and then follows
 `/dashboard/events`, a server-sent event stream: a `status` message every few seconds and an
 `event` message the moment an analysis or a suggestion is made. The stream runs only while a page
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from mugpos import telemetry
+from mugpos.access import READ, HttpDoor, with_scopes
 from mugpos.dashboard.snapshot import event_view, refresh_gauges, snapshot
 
 if TYPE_CHECKING:
@@ -86,15 +87,29 @@ def routes(app: Mugpos) -> list[Route]:
             headers={**NO_STORE, "x-accel-buffering": "no"},
         )
 
-    return [
+    data = [
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/dashboard", page, methods=["GET"]),
-        Route("/dashboard/", page, methods=["GET"]),
-        Route("/dashboard/static/{name}", static, methods=["GET"]),
         Route("/dashboard/state", state, methods=["GET"]),
         Route("/dashboard/events", events, methods=["GET"]),
         Route("/dashboard/pictures/{seq:int}", picture, methods=["GET"]),
     ]
+    shell = [
+        Route("/dashboard", page, methods=["GET"]),
+        Route("/dashboard/", page, methods=["GET"]),
+        Route("/dashboard/static/{name}", static, methods=["GET"]),
+    ]
+    return [*with_scopes(data, READ), *shell]
+
+
+def door(app: Mugpos) -> HttpDoor:
+    """The operator's door for `mugpos.mcp_server.http.door_factories`.
+
+    Everything that carries data (metrics, state, the event stream, pictures) needs a caller with
+    the read scope, like /mcp. The page's shell (the same HTML, CSS and JavaScript as in the wheel,
+    no data) is public so a browser can open it; it then sends the token as a bearer header.
+    """
+    public = ["/dashboard", "/dashboard/", *(f"/dashboard/static/{name}" for name in STATIC)]
+    return HttpDoor(routes=routes(app), public_paths=public, name="dashboard")
 
 
 async def _stream(app: Mugpos, request: Request) -> AsyncIterator[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import TOKEN, chromium_path, mcp_client
 
@@ -23,6 +24,16 @@ def artifact_dir(tmp_path: Path) -> Path:
     return where
 
 
+def test_data_needs_the_token_and_the_shell_does_not(server: str) -> None:
+    assert httpx.get(f"{server}/dashboard/").status_code == 200  # the same bytes as in the wheel
+    assert httpx.get(f"{server}/dashboard/static/app.js").status_code == 200
+    for path in ("/dashboard/state", "/dashboard/events", "/dashboard/pictures/1", "/metrics"):
+        assert httpx.get(f"{server}{path}").status_code == 401, path
+        assert httpx.get(f"{server}{path}", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = httpx.get(f"{server}/dashboard/state", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and "models" in ok.json()
+
+
 async def test_analysis_over_mcp_appears_on_open_dashboard(
     server: str, coffee_png: Path, tmp_path: Path
 ) -> None:
@@ -32,15 +43,13 @@ async def test_analysis_over_mcp_appears_on_open_dashboard(
         browser = await p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         try:
             # A phone-sized window: the page must stay readable there.
-            context = await browser.new_context(
-                viewport={"width": 420, "height": 900},
-                extra_http_headers={"Authorization": f"Bearer {TOKEN}"},
-            )
+            context = await browser.new_context(viewport={"width": 420, "height": 900})
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{server}/dashboard")
-            assert page.url.endswith("/dashboard/")
+            # The token travels in the fragment (never sent to the server) and then as a header.
+            await page.goto(f"{server}/dashboard#token={TOKEN}")
+            assert page.url.endswith("/dashboard/"), page.url  # the fragment is dropped from the URL
             await page.wait_for_selector("#conn.on", timeout=15_000)
             assert await page.locator("#recent li").count() == 0
 
