@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 def door_factories() -> list[RouteFactory]:
     """The HTTP doors served beside MCP. Add yours here: one import, one entry."""
-    factories: list[RouteFactory] = []
+    from mugpos.dashboard import door as operator_door  # /metrics and /dashboard
+
+    factories: list[RouteFactory] = [operator_door]
     return factories
 
 
