@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from tests_auth_support import (
+    STATIC_TOKEN,
     MugposServer,
     OidcServer,
     free_port,
@@ -16,8 +17,6 @@ from tests_auth_support import (
     oidc_server,
     rsa_jwk,
 )
-
-STATIC_TOKEN = "tok-STATIC-auth-tests-5c1e9a"
 
 
 @pytest.fixture

@@ -14,8 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import STATIC_TOKEN
-from tests_auth_support import BOTH, MugposServer, OidcServer, claims_of, oidc_server, rsa_jwk, tamper
+from tests_auth_support import (
+    BOTH,
+    STATIC_TOKEN,
+    MugposServer,
+    OidcServer,
+    claims_of,
+    oidc_server,
+    rsa_jwk,
+    tamper,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -26,6 +26,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "oidc_provider.mjs"
 BOTH = "mugpos:read mugpos:write"
+STATIC_TOKEN = "tok-STATIC-auth-tests-5c1e9a"
 CLIENTS: list[dict[str, Any]] = [
     {"client_id": "full", "client_secret": "full-secret-0123456789", "grant_types": ["client_credentials"],
      "redirect_uris": [], "response_types": [], "scope": BOTH},
