@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mugpos")
 
 Progress = Callable[[float, str], Awaitable[None]]
+# A door that wants to hear about results (the webhook door's outbox) appends one of these to
+# `Mugpos.event_sinks`: `await sink("analysis.completed", {...json...})`. Operations never import it.
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 RESOURCE_PREFIX = "mugpos://"
 
 
@@ -99,6 +102,7 @@ class Mugpos:
         self._open_lock = asyncio.Lock()
         self.started_at = time.time()
         self.watchdog: CallTracker | None = None  # set by the HTTP server on a timed pod
+        self.event_sinks: list[EventSink] = []  # set by doors that publish events (webhooks)
 
     def _make_cache(self) -> DualCache | None:
         from mugpos.stores.cache import DualCache
@@ -246,6 +250,7 @@ class Mugpos:
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
         result.timings.total_ms = _ms(t_start)
+        await self._emit_analysis(result)
         if progress:
             await progress(1.0, "done")
         return Outcome(result, picture)
@@ -451,6 +456,8 @@ class Mugpos:
         picture = None
         if annotate:
             picture = await self._suggest_picture(result, analysis, img, analysis_id)
+        if result.suggestions:
+            await self._emit("suggestion.made", result.model_dump(mode="json"))
         return Outcome(result, picture)
 
     async def _suggest_picture(
@@ -480,6 +487,28 @@ class Mugpos:
             return Picture(data, mime)
 
         return await asyncio.to_thread(draw)
+
+    # --- events ---------------------------------------------------------------------------
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Hand an event to every registered sink; a sink's trouble never fails the operation."""
+        for sink in self.event_sinks:
+            try:
+                await sink(event, data)
+            except Exception:
+                log.exception("event sink failed for %s", event)
+
+    async def _emit_analysis(self, result: AnalyzeResult) -> None:
+        if not self.event_sinks:
+            return
+        body = result.model_dump(mode="json", exclude={"timings"})
+        await self._emit("analysis.completed", body)
+        for verdict in body["rules"]:
+            if verdict["status"] == "violated":
+                await self._emit(
+                    "rule.violated",
+                    {"analysis_id": result.analysis_id, "summary": result.summary, "image": body["image"]}
+                    | {"rule": verdict, "resources": body["resources"]},
+                )
 
     # --- search ---------------------------------------------------------------------------
     async def search(
