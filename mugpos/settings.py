@@ -109,10 +109,6 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, ge=1, le=256)
 
     # --- agents and workflows: A2A, webhooks, report cards ---------------------------------
-    public_url: str | None = Field(
-        None,
-        description="the server's URL as clients reach it (the A2A card names it); default: bind address",
-    )
     a2a_task_store: Literal["sqlite", "memory"] = Field(
         "sqlite", description="A2A tasks: SQLite under the data dir (survives restarts) or in memory"
     )

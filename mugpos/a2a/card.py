@@ -108,7 +108,7 @@ def enforced_schemes(settings: Settings) -> dict[str, SecurityScheme]:
 
 def build_agent_card(settings: Settings, base_url: str) -> AgentCard:
     schemes = enforced_schemes(settings)
-    base = (settings.public_url or base_url).rstrip("/")
+    base = (getattr(settings, "public_url", None) or base_url).rstrip("/")
     card = AgentCard(
         name="mugpos",
         description="Eyes for where a mug stands on a desk, and where it should stand: analyses desk photos, "

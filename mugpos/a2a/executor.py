@@ -28,7 +28,7 @@ from mugpos.a2a.parts import (
     read_message,
     text_part,
 )
-from mugpos.errors import MugposError
+from mugpos.errors import BackendError, ModelError, MugposError
 
 if TYPE_CHECKING:
     from mugpos.operations import Mugpos, Outcome
@@ -53,6 +53,7 @@ class MugposAgentExecutor(AgentExecutor):
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         try:
             request = read_message(context.message, self.app.settings.a2a_max_photos)
+            _check_scopes(request, context)
             for text in request.rules if request.skill in ("analyze-desk", "suggest-placement") else []:
                 await self.app.interpreter.interpret(text)  # an unreadable rule refuses the whole task, once
         except MugposError as exc:
@@ -65,7 +66,9 @@ class MugposAgentExecutor(AgentExecutor):
             else:
                 await self._single(request, updater)
         except MugposError as exc:
-            await updater.failed(updater.new_agent_message([text_part(exc.one_line()), data_part(error_body(exc))]))
+            # The caller's input (a rule, a scene, an id): rejected; our side (models, stores): failed.
+            end = updater.failed if isinstance(exc, BackendError | ModelError) else updater.reject
+            await end(updater.new_agent_message([text_part(exc.one_line()), data_part(error_body(exc))]))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or (context.current_task.id if context.current_task else "")
@@ -178,6 +181,23 @@ def _tool_call(request: AgentRequest) -> tuple[str, dict[str, Any]]:
         return "suggest_position", {k: a[k] for k in keys if k in a} | ({"rules": request.rules} if request.rules else {})
     keys = ("image", "px_per_cm", "use_saved_rules")
     return "analyze_image", {k: a[k] for k in keys if k in a} | ({"rules": request.rules} if request.rules else {})
+
+
+READ, WRITE = "mugpos:read", "mugpos:write"  # the scopes of `mugpos.access`, as the guard grants them
+
+
+def _check_scopes(request: AgentRequest, context: RequestContext) -> None:
+    """Changing saved rules needs the write scope; everything else the read scope."""
+    scopes = context.call_context.state.get("scopes") if context.call_context else None
+    if scopes is None:  # no authentication configured (loopback): the local caller may do anything
+        return
+    writes = request.skill == "manage-rules" and request.args.get("action") in ("add", "remove", "enable", "disable")
+    needed = WRITE if writes else READ
+    if needed not in scopes:
+        raise MugposError(
+            f"this needs the scope {needed}", code="insufficient_scope",
+            hint=f"ask the authorization server for a token with the scope {needed}",
+        )  # fmt: skip
 
 
 def _plan(request: AgentRequest) -> str:
