@@ -49,7 +49,7 @@ SKILLS = [
         id="suggest-placement",
         name="Suggest where the mug should go",
         description="For a photo (or an analysis_id or a scene in a data part) and rules, says exactly where to "
-        "move each mug, with a picture of the move. Select with metadata {\"skill\": \"suggest-placement\"}.",
+        'move each mug, with a picture of the move. Select with metadata {"skill": "suggest-placement"}.',
         tags=["placement", "rules"],
         examples=['{"skill": "suggest-placement", "analysis_id": "a-20261202-..."}'],
         input_modes=[*IMAGE_MODES, "text/plain", JSON],
@@ -115,8 +115,9 @@ def build_agent_card(settings: Settings, base_url: str) -> AgentCard:
         "measures in cm, checks plain-language rules and suggests moves, with pictures.",
         version=__version__,
         provider=AgentProvider(organization="mugpos", url=base),
-        supported_interfaces=[AgentInterface(url=f"{base}{A2A_PATH}", protocol_binding="JSONRPC",
-                                             protocol_version="1.0")],  # fmt: skip
+        supported_interfaces=[
+            AgentInterface(url=f"{base}{A2A_PATH}", protocol_binding="JSONRPC", protocol_version="1.0")
+        ],
         capabilities=AgentCapabilities(streaming=True, push_notifications=False),
         default_input_modes=[*IMAGE_MODES, "text/plain", JSON],
         default_output_modes=[JSON, *IMAGE_MODES, "text/plain"],

@@ -57,7 +57,9 @@ class MugposAgentExecutor(AgentExecutor):
             for text in request.rules if request.skill in ("analyze-desk", "suggest-placement") else []:
                 await self.app.interpreter.interpret(text)  # an unreadable rule refuses the whole task, once
         except MugposError as exc:
-            await updater.reject(updater.new_agent_message([text_part(exc.one_line()), data_part(error_body(exc))]))
+            await updater.reject(
+                updater.new_agent_message([text_part(exc.one_line()), data_part(error_body(exc))])
+            )
             return
         await updater.start_work(updater.new_agent_message([text_part(_plan(request))]))
         try:
@@ -74,7 +76,9 @@ class MugposAgentExecutor(AgentExecutor):
         task_id = context.task_id or (context.current_task.id if context.current_task else "")
         context_id = context.context_id or (context.current_task.context_id if context.current_task else "")
         updater = TaskUpdater(event_queue, task_id, context_id)
-        await updater.cancel(updater.new_agent_message([text_part("cancelled; photos already done keep their artifacts")]))
+        await updater.cancel(
+            updater.new_agent_message([text_part("cancelled; photos already done keep their artifacts")])
+        )
 
     # --- a batch of photos -----------------------------------------------------------------
     async def _photos(self, request: AgentRequest, updater: TaskUpdater) -> None:
@@ -103,7 +107,9 @@ class MugposAgentExecutor(AgentExecutor):
         else:
             await updater.failed(message)
 
-    async def _photo(self, request: AgentRequest, updater: TaskUpdater, i: int, n: int, photo: Photo) -> dict[str, Any]:
+    async def _photo(
+        self, request: AgentRequest, updater: TaskUpdater, i: int, n: int, photo: Photo
+    ) -> dict[str, Any]:
         async def progress(fraction: float, stage: str) -> None:
             await _status(updater, f"photo {i + 1}/{n} ({photo.name}): {stage}",
                           {"photo": i + 1, "of": n, "name": photo.name, "stage": stage,
@@ -127,11 +133,19 @@ class MugposAgentExecutor(AgentExecutor):
         parts: list[Part] = [data_part(result)]
         if outcome.picture is not None:
             ext = outcome.picture.mime.split("/")[-1]
-            parts.append(picture_part(outcome.picture.data, outcome.picture.mime, f"photo-{i + 1}-annotated.{ext}"))
+            parts.append(
+                picture_part(outcome.picture.data, outcome.picture.mime, f"photo-{i + 1}-annotated.{ext}")
+            )
         aid = result.get("analysis_id")
         await updater.add_artifact(parts, name=f"photo-{i + 1}-{'analysis' if request.skill == 'analyze-desk' else 'suggestion'}",
                                    metadata={"photo": i + 1, "name": photo.name, "ok": True, "analysis_id": aid})  # fmt: skip
-        return {"index": i + 1, "name": photo.name, "ok": True, "analysis_id": aid, "summary": result.get("summary")}
+        return {
+            "index": i + 1,
+            "name": photo.name,
+            "ok": True,
+            "analysis_id": aid,
+            "summary": result.get("summary"),
+        }
 
     async def _run_photo(self, request: AgentRequest, ref: str, progress: Any) -> Outcome:
         use_saved = bool(request.args.get("use_saved_rules", True))
@@ -173,14 +187,18 @@ def _tool_call(request: AgentRequest) -> tuple[str, dict[str, Any]]:
         raise MugposError(f"unknown rule action {action!r}", code="bad_message",
                           hint="actions: list, add, remove, explain")  # fmt: skip
     if request.skill == "search-layouts":
-        return "search_similar_layouts", {k: a[k] for k in ("image", "analysis_id", "text", "k", "filters") if k in a} | (
-            {"k": int(a["k"])} if "k" in a else {}
-        )
+        return "search_similar_layouts", {
+            k: a[k] for k in ("image", "analysis_id", "text", "k", "filters") if k in a
+        } | ({"k": int(a["k"])} if "k" in a else {})
     if request.skill == "suggest-placement":
         keys = ("image", "analysis_id", "scene", "use_saved_rules")
-        return "suggest_position", {k: a[k] for k in keys if k in a} | ({"rules": request.rules} if request.rules else {})
+        return "suggest_position", {k: a[k] for k in keys if k in a} | (
+            {"rules": request.rules} if request.rules else {}
+        )
     keys = ("image", "px_per_cm", "use_saved_rules")
-    return "analyze_image", {k: a[k] for k in keys if k in a} | ({"rules": request.rules} if request.rules else {})
+    return "analyze_image", {k: a[k] for k in keys if k in a} | (
+        {"rules": request.rules} if request.rules else {}
+    )
 
 
 READ, WRITE = "mugpos:read", "mugpos:write"  # the scopes of `mugpos.access`, as the guard grants them
@@ -191,7 +209,12 @@ def _check_scopes(request: AgentRequest, context: RequestContext) -> None:
     scopes = context.call_context.state.get("scopes") if context.call_context else None
     if scopes is None:  # no authentication configured (loopback): the local caller may do anything
         return
-    writes = request.skill == "manage-rules" and request.args.get("action") in ("add", "remove", "enable", "disable")
+    writes = request.skill == "manage-rules" and request.args.get("action") in (
+        "add",
+        "remove",
+        "enable",
+        "disable",
+    )
     needed = WRITE if writes else READ
     if needed not in scopes:
         raise MugposError(

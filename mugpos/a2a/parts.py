@@ -115,7 +115,10 @@ def _decide(skill: str | None, photos: list[Photo], texts: list[str], args: dict
                 "'list rules', 'add rule: ...', 'search: ...'",
             )
     if skill == "manage-rules" and "action" not in args:
-        raise bad_request("which rule action?", "say 'list rules', 'add rule: <text>', 'remove rule <id>' or 'explain: <text>'")
+        raise bad_request(
+            "which rule action?",
+            "say 'list rules', 'add rule: <text>', 'remove rule <id>' or 'explain: <text>'",
+        )
     return AgentRequest(skill, photos, texts, args)
 
 
@@ -136,7 +139,11 @@ def error_body(exc: BaseException, photo: str | None = None) -> dict[str, Any]:
     if isinstance(exc, MugposError):
         body = {"code": exc.code, "message": exc.message, "hint": _a2a_hint(exc)}
     else:
-        body = {"code": "internal", "message": f"{type(exc).__name__}", "hint": "try again; see the server log"}
+        body = {
+            "code": "internal",
+            "message": f"{type(exc).__name__}",
+            "hint": "try again; see the server log",
+        }
     return {"error": body, **({"photo": photo} if photo else {})}
 
 

@@ -78,7 +78,9 @@ class CallerContextBuilder(DefaultServerCallContextBuilder):
             context.state["scopes"] = None
         headers = context.state.get("headers") or {}
         context.state["headers"] = {  # the SDK reads A2A-Version here; never keep credentials
-            k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "proxy-authorization")
+            k: v
+            for k, v in headers.items()
+            if k.lower() not in ("authorization", "cookie", "proxy-authorization")
         }
         return context
 

@@ -54,7 +54,9 @@ async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
     app = Mugpos(settings)
     port = free_port()
     asgi, door = build_http_app(app, port)
-    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:

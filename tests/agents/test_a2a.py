@@ -128,10 +128,12 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
 ) -> None:
     async with serve_app(agent_settings(auth_token=TOKEN)) as (url, _):
         client = await a2a_client(url, TOKEN, streaming=False)
-        events = await collect(client, message(photo_part(coffee_png), new_text_part("keep mugs in the left half")))
+        events = await collect(
+            client, message(photo_part(coffee_png), new_text_part("keep mugs in the left half"))
+        )
     task = final_task(events)
     assert len(events) == 1 and task.status.state == TaskState.TASK_STATE_COMPLETED
-    photo = [a for a in task.artifacts if a.name == "photo-1-analysis"][0]
+    photo = next(a for a in task.artifacts if a.name == "photo-1-analysis")
     analysis = data_of(photo.parts[0])
     assert analysis["mugs"] and analysis["analysis_id"].startswith("a-")
     assert analysis["rules"][0]["text"] == "keep mugs in the left half"
@@ -150,7 +152,9 @@ async def test_batch_streams_progress_per_photo_and_a_bad_photo_does_not_stop_th
     parts.append(new_url_part("http://127.0.0.1:9/private.jpg", filename="private-url.jpg"))
     async with serve_app(agent_settings(auth_token=TOKEN)) as (url, _):
         client = await a2a_client(url, TOKEN)
-        events = await collect(client, message(*parts, new_text_part("keep mugs at least 10 cm from the table edge")))
+        events = await collect(
+            client, message(*parts, new_text_part("keep mugs at least 10 cm from the table edge"))
+        )
     n = len(photos) + 2
     texts = status_texts(events)
     print("\nA2A batch, streamed progress:\n  " + "\n  ".join(texts), file=sys.stderr)
@@ -163,10 +167,12 @@ async def test_batch_streams_progress_per_photo_and_a_bad_photo_does_not_stop_th
     for i in range(1, n + 1):  # every photo reported its own progress
         assert any(t.startswith(f"photo {i}/{n} ") for t in texts), i
     assert any(t.startswith(f"{n}/{n} photos done ({len(photos)} ok)") for t in texts)
-    summary = data_of([a for a in arts if a.name == "batch-summary"][0].parts[0])
+    summary = data_of(next(a for a in arts if a.name == "batch-summary").parts[0])
     assert summary["ok"] == len(photos) and summary["failed"] == 2
     assert last_state(events) == TaskState.TASK_STATE_COMPLETED
-    print("A2A batch summary:", json.dumps({k: summary[k] for k in ("photos", "ok", "failed")}), file=sys.stderr)
+    print(
+        "A2A batch summary:", json.dumps({k: summary[k] for k in ("photos", "ok", "failed")}), file=sys.stderr
+    )
 
 
 async def test_cancel_stops_a_running_batch(agent_settings, test_data: Path) -> None:
@@ -194,12 +200,18 @@ async def test_cancel_stops_a_running_batch(agent_settings, test_data: Path) -> 
 async def test_rules_and_search_by_text(agent_settings, coffee_png: Path) -> None:
     async with serve_app(agent_settings()) as (url, _):
         client = await a2a_client(url, None, streaming=False)
-        added = final_task(await collect(client, message(new_text_part("add rule: keep mugs at least 6 inches from laptops"))))
+        added = final_task(
+            await collect(
+                client, message(new_text_part("add rule: keep mugs at least 6 inches from laptops"))
+            )
+        )
         rule = data_of(added.artifacts[0].parts[0])
         assert rule["id"].startswith("r-") and "15.24" in rule["interpretation"]
         listed = final_task(await collect(client, message(new_text_part("list rules"))))
         assert [r["id"] for r in data_of(listed.artifacts[0].parts[0])["rules"]] == [rule["id"]]
-        refused = final_task(await collect(client, message(new_text_part("add rule: keep mugs near the florbulator"))))
+        refused = final_task(
+            await collect(client, message(new_text_part("add rule: keep mugs near the florbulator")))
+        )
         assert refused.status.state == TaskState.TASK_STATE_REJECTED
         done = final_task(await collect(client, message(photo_part(coffee_png))))
         aid = data_of(done.artifacts[0].parts[0])["analysis_id"]
