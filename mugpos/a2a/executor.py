@@ -28,6 +28,7 @@ from mugpos.a2a.parts import (
     read_message,
     text_part,
 )
+from mugpos.access import READ, WRITE
 from mugpos.errors import BackendError, ModelError, MugposError
 
 if TYPE_CHECKING:
@@ -201,14 +202,9 @@ def _tool_call(request: AgentRequest) -> tuple[str, dict[str, Any]]:
     )
 
 
-READ, WRITE = "mugpos:read", "mugpos:write"  # the scopes of `mugpos.access`, as the guard grants them
-
-
 def _check_scopes(request: AgentRequest, context: RequestContext) -> None:
     """Changing saved rules needs the write scope; everything else the read scope."""
-    scopes = context.call_context.state.get("scopes") if context.call_context else None
-    if scopes is None:  # no authentication configured (loopback): the local caller may do anything
-        return
+    scopes = context.call_context.state.get("scopes", frozenset()) if context.call_context else frozenset()
     writes = request.skill == "manage-rules" and request.args.get("action") in (
         "add",
         "remove",

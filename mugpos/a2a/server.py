@@ -10,8 +10,10 @@ caller cannot read or cancel them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from a2a.auth.user import User
@@ -24,6 +26,7 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 
 from mugpos.a2a.card import A2A_PATH, build_agent_card
 from mugpos.a2a.executor import MugposAgentExecutor
+from mugpos.access import READ, HttpDoor, caller, with_scopes
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from mugpos.operations import Mugpos
     from mugpos.settings import Settings
 
-CALLER_KEY = "mugpos.caller"  # where the HTTP guard leaves the authenticated caller on the scope
 CARD_PATH = AGENT_CARD_WELL_KNOWN_PATH
 
 
@@ -64,20 +66,16 @@ class _Caller(User):
 
 
 class CallerContextBuilder(DefaultServerCallContextBuilder):
-    """The SDK's call context, with the guard's caller as the user (tasks are scoped to it) and its
-    scopes in `state["scopes"]` (None when auth is off: everything is allowed)."""
+    """The SDK's call context with the guard's caller as the user (tasks are scoped to it) and its
+    scopes in `state["scopes"]`; the caller's credentials never reach the task."""
 
     def build(self, request: Request) -> ServerCallContext:
         context = super().build(request)
-        who = request.scope.get(CALLER_KEY)
-        if who is not None:
-            label = who.label() if hasattr(who, "label") else str(getattr(who, "id", "caller"))
-            context.user = _Caller(label, getattr(who, "method", "token") != "none")
-            context.state["scopes"] = frozenset(getattr(who, "scopes", ()))
-        else:
-            context.state["scopes"] = None
+        who = caller(request)
+        context.user = _Caller(who.label(), who.method != "none")
+        context.state["scopes"] = who.scopes
         headers = context.state.get("headers") or {}
-        context.state["headers"] = {  # the SDK reads A2A-Version here; never keep credentials
+        context.state["headers"] = {  # the SDK reads A2A-Version here
             k: v
             for k, v in headers.items()
             if k.lower() not in ("authorization", "cookie", "proxy-authorization")
@@ -115,11 +113,27 @@ class A2ADoor:
         return JSONResponse(body, headers={"ETag": etag})
 
     def routes(self) -> list[BaseRoute]:
+        """The card (public: it is how a client learns the auth scheme) and the JSON-RPC endpoint
+        (read scope; changing saved rules asks for the write scope inside)."""
         from starlette.routing import Route
 
         rpc = create_jsonrpc_routes(self.handler, A2A_PATH, context_builder=CallerContextBuilder())
-        return [Route(CARD_PATH, self._card, methods=["GET"]), *rpc]
+        return [Route(CARD_PATH, self._card, methods=["GET"]), *with_scopes(rpc, READ)]
 
     async def aclose(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
+
+
+def door(app: Mugpos) -> HttpDoor:
+    """The A2A door for `mugpos.mcp_server.http.door_factories`."""
+    a2a = A2ADoor(app)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await a2a.aclose()
+
+    return HttpDoor(routes=a2a.routes(), public_paths=[CARD_PATH], lifespan=lifespan, name="a2a")

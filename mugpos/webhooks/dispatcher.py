@@ -17,7 +17,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -235,3 +235,25 @@ def attach_webhooks(app: Mugpos) -> WebhookDispatcher | None:
     dispatcher = WebhookDispatcher(open_outbox(app.settings), config)
     app.event_sinks.append(dispatcher.publish)
     return dispatcher
+
+
+def door(app: Mugpos) -> Any:
+    """The webhook door for `mugpos.mcp_server.http.door_factories`: no routes, a lifespan that
+    registers the outbox on `app.event_sinks` and runs the sender while the server is up."""
+    from mugpos.access import HttpDoor
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        dispatcher = attach_webhooks(app)
+        if dispatcher is None:
+            yield
+            return
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher.publish in app.event_sinks:
+                app.event_sinks.remove(dispatcher.publish)
+            await dispatcher.aclose()
+
+    return HttpDoor(routes=[], lifespan=lifespan, name="webhooks")

@@ -53,7 +53,7 @@ async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
 
     app = Mugpos(settings)
     port = free_port()
-    asgi, door = build_http_app(app, port)
+    asgi = build_http_app(app, port)
     server = uvicorn.Server(
         uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -68,26 +68,14 @@ async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
-        await door.aclose()
         await app.aclose()
 
 
-def build_http_app(app: Any, port: int) -> tuple[Any, Any]:
-    """The A2A routes behind the server's HTTP guard (the bearer token of the settings)."""
-    from starlette.applications import Starlette
+def build_http_app(app: Any, port: int) -> Any:
+    """`mugpos serve --transport streamable-http`'s own app: every door behind the one guard."""
+    from mugpos.mcp_server.http import http_app
 
-    from mugpos.a2a import A2ADoor
-    from mugpos.mcp_server.auth import HttpGuard
-    from mugpos.mcp_server.transports import auth_token
-
-    door = A2ADoor(app)
-    guard = HttpGuard(
-        Starlette(routes=door.routes()),
-        token=auth_token(app.settings),
-        rate_limit_per_min=0,
-        max_request_bytes=app.settings.max_request_bytes,
-    )
-    return guard, door
+    return http_app(app, "streamable-http", "127.0.0.1", port)
 
 
 def bearer(token: str | None) -> dict[str, str]:
