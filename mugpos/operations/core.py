@@ -152,8 +152,7 @@ class Core:
             store = await self._rule_store()
             rules.extend(await store.list(enabled_only=True))
         for text in texts or []:
-            rule, _ = await self.interpreter.interpret(text)
-            rules.append(rule)
+            rules.extend(await self.interpreter.interpret_all(text))
         return rules
 
     async def _record(self, analysis_id: str) -> LayoutRecord:
