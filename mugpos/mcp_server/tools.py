@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,7 +25,9 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import ConfigDict, model_validator
 
+from mugpos import telemetry
 from mugpos.errors import MugposError
+from mugpos.mcp_server.desk_app import tool_meta
 from mugpos.operations import Mugpos, Outcome, Picture, Progress
 from mugpos.operations.arguments import (
     AnalysisIdArg,
@@ -72,11 +75,12 @@ Operation = Callable[[Progress | None], Awaitable[Outcome]]
 def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
     """The seven tools, each a typed function; then unknown argument keys are made an error."""
 
-    async def run(name: str, ctx: Context | None, op: Operation) -> CallToolResult:
-        return await run_tool(app, name, op, ctx)
+    async def run(name: str, ctx: Context | None, op: Operation, **named: Any) -> CallToolResult:
+        return await run_tool(app, name, op, ctx, {k: v for k, v in named.items() if v is not None})
 
     @server.tool(
         title="Analyze a photo of mugs",
+        meta=tool_meta("analyze_image"),  # the desk view (MCP Apps)
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
         ),
@@ -105,10 +109,12 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             assert isinstance(out.result, AnalyzeResult)
             return Outcome(analysis_view(out.result, detail), out.picture)
 
-        return await run("analyze_image", ctx, op)
+        return await run("analyze_image", ctx, op, rules=rules)
 
     @server.tool(
-        title="Suggest where to move mugs", annotations=READS.model_copy(update={"open_world_hint": True})
+        title="Suggest where to move mugs",
+        annotations=READS.model_copy(update={"open_world_hint": True}),
+        meta=tool_meta("suggest_position"),  # the desk view (MCP Apps)
     )
     async def suggest_position(
         ctx: Context,
@@ -137,7 +143,7 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             assert isinstance(out.result, SuggestResult)
             return Outcome(suggestion_view(out.result, detail), out.picture)
 
-        return await run("suggest_position", ctx, op)
+        return await run("suggest_position", ctx, op, analysis_id=analysis_id, rules=rules)
 
     @server.tool(
         title="Find similar stored layouts", annotations=READS.model_copy(update={"open_world_hint": True})
@@ -248,17 +254,23 @@ def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
         tool.parameters = Strict.model_json_schema(by_alias=True)
 
 
-async def run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -> CallToolResult:
-    """Run one operation; cancellation of the request cancels this coroutine and so the operation."""
+async def run_tool(
+    app: Mugpos, name: str, op: Operation, ctx: Context | None, named: dict[str, Any] | None = None
+) -> CallToolResult:
+    """Run one operation; cancellation of the request cancels this coroutine and so the operation.
+    `named`: the small arguments that say what was looked at (an analysis id, rules), for telemetry."""
+    t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():
             outcome = await op(_progress(ctx))
     except MugposError as exc:
         log.info("tool %s refused: %s (%s)", name, exc.code, exc.message)
+        telemetry.record_call(name, "refused", time.perf_counter() - t0, exc.code)
         return error_result(exc)
     except Exception:
         error_id = uuid.uuid4().hex[:10]
         log.exception("tool %s failed (error id %s)", name, error_id)
+        telemetry.record_call(name, "error", time.perf_counter() - t0, "internal")
         return CallToolResult(
             content=[
                 TextContent(
@@ -269,6 +281,8 @@ async def run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -
             ],
             is_error=True,
         )
+    telemetry.record_call(name, "ok", time.perf_counter() - t0)
+    telemetry.record_outcome(name, named or {}, outcome)
     return tool_result(name, outcome)
 
 
