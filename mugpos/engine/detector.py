@@ -9,9 +9,11 @@ download attempt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +181,8 @@ class Detector:
             log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
             self._device = "cpu"
         try:
-            model = YOLO(weights, task="detect") if suffix in (".onnx", ".engine") else YOLO(weights)
+            with _download_progress(local is None and suffix == ".pt"):
+                model = YOLO(weights, task="detect") if suffix in (".onnx", ".engine") else YOLO(weights)
         except ConfigError:
             raise
         except FileNotFoundError as e:
@@ -366,3 +369,22 @@ def ultralytics_logs_to_stderr() -> None:
     for h in LOGGER.handlers:
         if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stdout:
             h.setStream(sys.stderr)
+
+
+@contextlib.contextmanager
+def _download_progress(downloading: bool) -> Iterator[None]:
+    """Show Ultralytics' download progress bar (on stderr) for a first-run download, even when
+    YOLO_VERBOSE=False quiets everything else: a 6 MB wait should not look like a hang."""
+    if not downloading:
+        yield
+        return
+    import ultralytics.utils as uu
+
+    verbose, level = uu.VERBOSE, uu.LOGGER.level
+    uu.VERBOSE = True
+    uu.LOGGER.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        uu.VERBOSE = verbose
+        uu.LOGGER.setLevel(level)

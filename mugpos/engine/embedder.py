@@ -7,6 +7,7 @@ with a few prompts and reports its best guess as an `Advisory`. Advice only: it 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -36,6 +37,7 @@ CUP_PROMPTS: tuple[str, ...] = (
     "vase",
 )
 _PROMPT_TEMPLATE = "a photo of a {}."
+log = logging.getLogger(__name__)
 _OFFLINE_HINT = (
     "Set MUGPOS_EMBEDDER=none to run without CLIP (no search by image or text), or set "
     "MUGPOS_CLIP_PRETRAINED to a local checkpoint, or go online once to download it."
@@ -114,23 +116,31 @@ class Embedder:
                 f"known: {', '.join(known) or 'none'}.",
                 hint="Pick one of the known tags, a local checkpoint path, or 'none' for random weights.",
             )
-        from mugpos.engine.fetch import use_local_caches_only, why_offline
+        from mugpos.engine.fetch import in_hf_cache, use_local_caches_only, why_offline
 
         self.offline_reason = why_offline("huggingface.co")
         if self.offline_reason is not None:
             # Load from the local cache or fail at once, instead of ~50 s of retries.
             use_local_caches_only()
+        elif not in_hf_cache(name, tag):
+            log.warning(
+                "downloading the CLIP weights %s/%s from huggingface.co (first run only, hundreds of MB)",
+                name,
+                tag,
+            )
         return tag, tag
 
     def _fail_fast_offline(self) -> None:
         """Offline with a pretrained tag that is not in the local cache: fail before importing torch."""
-        from mugpos.engine.fetch import _in_hf_cache, why_offline
+        from mugpos.engine.fetch import in_hf_cache, why_offline
 
         name, tag = self.settings.clip_model, self.settings.clip_pretrained.strip()
         if tag.lower() in ("", "none", "random") or Path(tag).expanduser().exists() or os.sep in tag:
             return
+        if not _builtin_model(name):
+            return  # an unknown model name: the full load says so, naming MUGPOS_CLIP_MODEL
         why = why_offline("huggingface.co")
-        if why is not None and not _in_hf_cache(name, tag):
+        if why is not None and not in_hf_cache(name, tag):
             self.offline_reason = why
             raise ConfigError(
                 f"the CLIP weights {name}/{tag} (MUGPOS_CLIP_PRETRAINED) are not on this machine and "
@@ -284,3 +294,14 @@ def _normalise(feats: Any) -> np.ndarray:
     arr = feats.float().cpu().numpy().astype(np.float32, copy=False)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     return arr / np.maximum(norms, 1e-12)
+
+
+def _builtin_model(name: str) -> bool:
+    """Whether open_clip ships a config for `name`, found without importing open_clip (and torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("open_clip")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(root) / "model_configs" / f"{name}.json").is_file():
+            return True
+    return False

@@ -98,7 +98,7 @@ def clip_weights_status(settings: Settings) -> tuple[bool, str]:
         return True, "random weights (MUGPOS_CLIP_PRETRAINED=none)"
     if Path(tag).expanduser().is_file():
         return True, f"on disk: {tag}"
-    if _in_hf_cache(settings.clip_model, tag):
+    if in_hf_cache(settings.clip_model, tag):
         return True, "in the Hugging Face cache"
     why = why_offline("huggingface.co")
     if why is not None:
@@ -109,7 +109,7 @@ def clip_weights_status(settings: Settings) -> tuple[bool, str]:
     return True, f"{settings.clip_model}/{tag} downloads on first use"
 
 
-def _in_hf_cache(model: str, tag: str) -> bool:
+def in_hf_cache(model: str, tag: str) -> bool:
     """Whether a cached Hugging Face repo's name holds both the model and the tag (open_clip names
     its repos like laion/CLIP-ViT-B-32-laion2B-s34B-b79K)."""
 
