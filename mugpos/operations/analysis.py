@@ -45,11 +45,10 @@ class AnalysisOps(Core):
     ) -> Outcome:
         t_start = time.perf_counter()
         rule_list = await self._rules_for(rules, use_saved_rules)  # bad rules fail before any model work
-        t0 = time.perf_counter()
         img = await self.load_image(image)
-        load_ms = (time.perf_counter() - t0) * 1000
         analysis = await self.engine.analyze(img, px_per_cm=px_per_cm, progress=progress)
-        analysis.timings.decode_ms = round(analysis.timings.decode_ms + load_ms, 2)
+        analysis.timings.load_ms = img.read_ms
+        analysis.timings.decode_ms = round(analysis.timings.decode_ms + img.decode_ms, 2)
         if progress:
             await progress(0.8, "checking rules")
         t0 = time.perf_counter()
