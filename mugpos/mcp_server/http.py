@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 def door_factories() -> list[RouteFactory]:
     """The HTTP doors served beside MCP. Add yours here: one import, one entry."""
+    from mugpos.a2a import door as a2a_door  # /.well-known/agent-card.json and /a2a
     from mugpos.dashboard import door as operator_door  # /metrics and /dashboard
+    from mugpos.webhooks import door as webhook_door  # no routes: the outbox sender's lifespan
 
-    factories: list[RouteFactory] = [operator_door]
+    factories: list[RouteFactory] = [operator_door, a2a_door, webhook_door]
     return factories
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from mugpos import telemetry
 from mugpos.errors import MugposError
+from mugpos.mcp_server.desk_app import tool_meta
 from mugpos.operations import TOOLS, Mugpos, Outcome, Picture, Progress, call_tool
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             title=doc.title,
             description=doc.description,
             annotations=doc.annotations,
+            meta=tool_meta(name),  # the desk view (MCP Apps) on analyze_image and suggest_position
         )
 
 
