@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="YOLO weights: a .pt, .onnx or TensorRT .engine path, a model name Ultralytics "
         "downloads (yolov8n.pt), or a .yaml architecture for a random-initialised model (tests).",
     )
+    detector_backend: Literal["auto", "onnxruntime", "ultralytics"] = Field(
+        "auto",
+        description="auto: .onnx weights on ONNX Runtime directly (no torch import, same detections), "
+        "everything else through Ultralytics",
+    )
     detector_imgsz: int = Field(640, ge=32, le=4096)
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="detector confidence threshold")
     iou: float = Field(0.5, ge=0.0, le=1.0, description="detector NMS IoU threshold")
