@@ -103,6 +103,28 @@ class Settings(BaseSettings):
     auth_token: SecretStr | None = None
     rate_limit_per_min: int = Field(600, ge=0, description="per-client requests a minute on HTTP; 0 = off")
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    public_url: str | None = Field(
+        None,
+        description="the URL clients reach this server at (scheme://host[:port], no path), e.g. "
+        "https://<pod id>-8765.proxy.runpod.net; names the OAuth resource and an allowed Host",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra Host names the HTTP server answers to (comma separated; *.example.com for "
+        "sub-domains; * turns the DNS-rebinding check off). IP addresses and localhost always pass",
+    )
+    oauth_issuer: str | None = Field(
+        None, description="OAuth 2.1 authorization server whose JWT access tokens are accepted (https)"
+    )
+    oauth_audience: str | None = Field(
+        None, description="expected token audience (default: the public MCP URL, the RFC 8707 resource)"
+    )
+    oauth_jwks_url: str | None = Field(None, description="signing keys URL (default: from issuer metadata)")
+    oauth_jwks_ttl_s: float = Field(300.0, gt=0, description="how long the issuer's keys are cached")
+    oauth_jwks_refresh_cooldown_s: float = Field(
+        10.0, ge=0, description="least time between re-reads of the keys when a token names an unknown key"
+    )
+    oauth_leeway_s: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp/nbf/iat")
 
     # --- deploy ---------------------------------------------------------------------------
     idle_shutdown_s: float = Field(
@@ -112,6 +134,49 @@ class Settings(BaseSettings):
     runpod_api_key: SecretStr | None = None
     runpod_pod_id: str | None = Field(None, description="defaults to RunPod's own RUNPOD_POD_ID")
     worker_concurrency: int = Field(16, ge=1, le=256)
+
+    # --- agents and workflows: A2A, webhooks, report cards ---------------------------------
+    a2a_task_store: Literal["sqlite", "memory"] = Field(
+        "sqlite", description="A2A tasks: SQLite under the data dir (survives restarts) or in memory"
+    )
+    a2a_max_photos: int = Field(50, ge=1, le=1000, description="photos one A2A message may carry")
+    a2a_concurrency: int = Field(4, ge=1, le=64, description="photos of one batch analysed at once")
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="URLs events are POSTed to (comma separated)"
+    )
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Mugpos-Signature")
+    webhook_events: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["analysis.completed", "rule.violated", "suggestion.made"],
+        description="event types to send (comma separated)",
+    )
+    webhook_outbox: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="durable outbox: SQLite under the data dir, or Redis at MUGPOS_REDIS_URL"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="per delivery attempt")
+    webhook_max_attempts: int = Field(12, ge=1, le=100, description="then the delivery is parked as dead")
+    webhook_backoff_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt")
+    webhook_backoff_max_s: float = Field(900.0, gt=0)
+    templated_api_key: SecretStr | None = Field(
+        None, description="Templated.io key: report cards via their API"
+    )
+    templated_template_id: str | None = None
+    templated_base_url: str = "https://api.templated.io"
+
+    @field_validator("allowed_hosts", "webhook_urls", "webhook_events", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("public_url", "oauth_issuer")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        if v is not None and not v.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.strip() if v else v
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod

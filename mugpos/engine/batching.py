@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from mugpos import telemetry
 from mugpos.errors import ModelError
 
 T = TypeVar("T")
@@ -313,6 +314,7 @@ class MicroBatcher(Generic[T, R]):
             s.max_batch = max(s.max_batch, len(items))
             s.sizes[len(items)] = s.sizes.get(len(items), 0) + 1
             s.busy_s += busy
+        telemetry.record_batch(self.name, len(items))
         return outcomes
 
     def _checked(self, items: list[T]) -> list[R]:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mugpos import telemetry
+
 if TYPE_CHECKING:
     from mugpos.settings import Settings
 
@@ -300,10 +302,12 @@ class DualCache:
         """The value and the tier that answered ("l2" in-process, "l1" Redis), or (None, None)."""
         if self.l2.enabled:
             value = self.l2.get(key)
+            telemetry.record_cache("l2", value is not None)
             if value is not None:
                 return value, "l2"
         if self.l1 is not None:
             value = await self.l1.get(key)
+            telemetry.record_cache("l1", value is not None)
             if value is not None:
                 self.l2.put(key, value)
                 return value, "l1"
