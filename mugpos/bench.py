@@ -78,8 +78,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold",
-        help="which sections to run (default: all of throughput,stages,cache,cold)",
+        default="throughput,stages,cache,cold,dashboard",
+        help="which sections to run (default: all of throughput,stages,cache,cold,dashboard)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -352,6 +352,11 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
     if "cold" in cfg.sections:
         with _section(result, "cold_start") as out:
             await _cold(cfg, out)
+    if "dashboard" in cfg.sections:  # a served analysis with and without an open dashboard
+        with _section(result, "dashboard") as out:
+            from mugpos.bench_dashboard import dashboard_section
+
+            out.update(await dashboard_section(_child_env(cfg), cfg.images, Path.cwd(), quick=cfg.quick))
     app = engine = detector = None
     with _section(result, "load") as out:
         app, engine, detector = await _load(cfg, out)
@@ -890,6 +895,9 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(cold)}")
+    from mugpos.bench_dashboard import dashboard_table
+
+    dashboard_table(result.get("dashboard") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()
     w("bars")
