@@ -66,6 +66,7 @@ class AnalysisOps(Core):
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
         result.timings.total_ms = _ms(t_start)
+        await self._emit_analysis(result)
         if progress:
             await progress(1.0, "done")
         return Outcome(result, picture)
@@ -246,7 +247,23 @@ class AnalysisOps(Core):
         picture = None
         if annotate:
             picture = await self._suggest_picture(result, analysis, img, analysis_id)
+        if result.suggestions:
+            await self._emit("suggestion.made", result.model_dump(mode="json"))
         return Outcome(result, picture)
+
+    async def _emit_analysis(self, result: AnalyzeResult) -> None:
+        """`analysis.completed`, and one `rule.violated` per broken rule, to the event sinks."""
+        if not self.event_sinks:
+            return
+        body = result.model_dump(mode="json", exclude={"timings"})
+        await self._emit("analysis.completed", body)
+        for verdict in body["rules"]:
+            if verdict["status"] == "violated":
+                await self._emit(
+                    "rule.violated",
+                    {"analysis_id": result.analysis_id, "summary": result.summary, "image": body["image"]}
+                    | {"rule": verdict, "resources": body["resources"]},
+                )
 
     async def _suggest_picture(
         self, result: SuggestResult, analysis: SceneAnalysis, img: LoadedImage | None, analysis_id: str | None

@@ -8,6 +8,7 @@ annotated picture as encoded bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from mugpos.stores.rules import RuleStore
 
 Progress = Callable[[float, str], Awaitable[None]]
+# A door that wants to hear about results (the webhook door's outbox) appends one of these to
+# `Mugpos.event_sinks`: `await sink("analysis.completed", {...json...})`. Operations never import it.
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class CallTracker(Protocol):
@@ -69,6 +73,7 @@ class Core:
         self._open_lock = asyncio.Lock()
         self.started_at = time.time()
         self.watchdog: CallTracker | None = None  # set by the HTTP server on a timed pod
+        self.event_sinks: list[EventSink] = []  # set by doors that publish events (webhooks)
 
     def _make_cache(self) -> DualCache | None:
         from mugpos.stores.cache import DualCache
@@ -79,6 +84,14 @@ class Core:
     def start(self) -> None:
         """Warm the models in the background; returns at once."""
         self.engine.start()
+
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Hand an event to every registered sink; a sink's trouble never fails the operation."""
+        for sink in self.event_sinks:
+            try:
+                await sink(event, data)
+            except Exception:
+                logging.getLogger("mugpos").exception("event sink failed for %s", event)
 
     # --- edges, each opened on first use by what needs it ----------------------------------
     async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
