@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN, mcp_client, prometheus
+from operator_helpers import TOKEN, mcp_client, prometheus
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
