@@ -35,16 +35,22 @@ async def main() -> int:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     client = await create_client(
         args.url,
-        client_config=ClientConfig(streaming=True, httpx_client=httpx.AsyncClient(headers=headers, timeout=600)),
+        client_config=ClientConfig(
+            streaming=True, httpx_client=httpx.AsyncClient(headers=headers, timeout=600)
+        ),
         resolver_http_kwargs={"headers": headers},
     )
     parts = [
-        new_raw_part(p.read_bytes(), media_type=mimetypes.guess_type(p.name)[0] or "image/jpeg", filename=p.name)
+        new_raw_part(
+            p.read_bytes(), media_type=mimetypes.guess_type(p.name)[0] or "image/jpeg", filename=p.name
+        )
         for p in args.photos
     ]
     if args.rule:
         parts.append(new_text_part("\n".join(args.rule)))
-    request = SendMessageRequest(message=Message(role=Role.ROLE_USER, message_id=uuid.uuid4().hex, parts=parts))
+    request = SendMessageRequest(
+        message=Message(role=Role.ROLE_USER, message_id=uuid.uuid4().hex, parts=parts)
+    )
     t0 = time.perf_counter()
     final = None
     async for ev in client.send_message(request):
