@@ -38,6 +38,10 @@ BARS = {
     "beyond_model_share": ("<", 0.15),
     "l2_hit_speedup": (">=", 100.0),
     "initialize_s": ("<", 1.0),
+    "mcp_stdio_call_vs_engine": ("<=", 1.25),
+    "mcp_stdio_concurrent_vs_sequential": (">=", 1.5),
+    "serve_first_answer_s": ("<=", 2.0),
+    "worker_first_answer_s": ("<=", 2.0),
 }
 RULES = ["keep mugs at least 10 cm from laptops", "keep mugs at least 5 cm from the table edge"]
 
@@ -78,8 +82,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold",
-        help="which sections to run (default: all of throughput,stages,cache,cold)",
+        default="throughput,stages,cache,cold,door,dashboard",
+        help="which sections to run (default: all of throughput,stages,cache,cold,door,dashboard)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -352,6 +356,19 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
     if "cold" in cfg.sections:
         with _section(result, "cold_start") as out:
             await _cold(cfg, out)
+    if "door" in cfg.sections:  # before this process loads its own models (they would compete)
+        with _section(result, "door") as out:
+            from mugpos.bench_door import door_section
+
+            settings = _settings(cfg, data_dir=cfg.workdir / "door-engine-data")
+            out.update(
+                await door_section(settings, _child_env(cfg), cfg.images, cfg.workdir, quick=cfg.quick)
+            )
+    if "dashboard" in cfg.sections:  # a served analysis with and without an open dashboard
+        with _section(result, "dashboard") as out:
+            from mugpos.bench_dashboard import dashboard_section
+
+            out.update(await dashboard_section(_child_env(cfg), cfg.images, Path.cwd(), quick=cfg.quick))
     app = engine = detector = None
     with _section(result, "load") as out:
         app, engine, detector = await _load(cfg, out)
@@ -798,13 +815,25 @@ def _bars(result: dict[str, Any]) -> dict[str, Any]:
         "beyond_model_share": (result.get("stages") or {}).get("beyond_model_share"),
         "l2_hit_speedup": ((result.get("cache") or {}).get("l2") or {}).get("speedup"),
         "initialize_s": ((result.get("cold_start") or {}).get("initialize") or {}).get("median_s"),
+        **_door_bars(result.get("door") or {}),
     }
     bars = {}
     for name, (op, bar) in BARS.items():
         v = measured[name]
-        ok = None if v is None else (v >= bar if op == ">=" else v < bar)
+        ok = None if v is None else {">=": v >= bar, "<=": v <= bar, "<": v < bar}[op]
         bars[name] = {"value": v, "bar": f"{op} {bar}", "pass": ok}
     return bars
+
+
+def _door_bars(door: dict[str, Any]) -> dict[str, Any]:
+    stdio = door.get("stdio") or {}
+    cold = door.get("cold_start") or {}
+    return {
+        "mcp_stdio_call_vs_engine": stdio.get("call_vs_engine_analyze"),
+        "mcp_stdio_concurrent_vs_sequential": stdio.get("concurrent_vs_sequential"),
+        "serve_first_answer_s": (cold.get("serve_stdio") or {}).get("first_answer_s"),
+        "worker_first_answer_s": (cold.get("runpod_worker") or {}).get("first_answer_s"),
+    }
 
 
 def print_table(result: dict[str, Any], file: Any = None) -> None:
@@ -890,6 +919,12 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(cold)}")
+    from mugpos.bench_door import door_table
+
+    door_table(result.get("door") or {}, w)
+    from mugpos.bench_dashboard import dashboard_table
+
+    dashboard_table(result.get("dashboard") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()
     w("bars")

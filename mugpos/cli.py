@@ -216,7 +216,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mugpos.mcp_server.transports import serve
         from mugpos.operations import Mugpos
 
-        serve(Mugpos(), transport=args.transport, host=args.host, port=args.port)
+        app = Mugpos()
+        app.engine.start_if_light()  # a torch-free load overlaps the SDK's import
+        serve(app, transport=args.transport, host=args.host, port=args.port)
         return 0
     if cmd == "bench":
         from mugpos.bench import print_table, run_bench
@@ -448,7 +450,16 @@ def _human_analysis(r: Any) -> str:
         lines.append(f"  {rel.subject_id} -> {rel.object_id}: {rel.gap_cm:.1f} cm {' '.join(rel.directions)}")
     lines.extend(_verdict_lines(r.rules))
     t = r.timings
-    work = t.decode_ms + t.detect_ms + t.embed_ms + t.geometry_ms + t.rules_ms + t.annotate_ms + t.store_ms
+    work = (
+        t.load_ms
+        + t.decode_ms
+        + t.detect_ms
+        + t.embed_ms
+        + t.geometry_ms
+        + t.rules_ms
+        + t.annotate_ms
+        + t.store_ms
+    )
     waited = t.total_ms - work
     lines.append(
         f"timings: decode {t.decode_ms:.0f} ms, detect {t.detect_ms:.0f} ms, embed {t.embed_ms:.0f} ms, "

@@ -258,7 +258,33 @@ async def run_tool(
     app: Mugpos, name: str, op: Operation, ctx: Context | None, named: dict[str, Any] | None = None
 ) -> CallToolResult:
     """Run one operation; cancellation of the request cancels this coroutine and so the operation.
-    `named`: the small arguments that say what was looked at (an analysis id, rules), for telemetry."""
+    `named`: the small arguments that say what was looked at (an analysis id, rules), for telemetry.
+
+    The result's `_meta["mugpos/timing"]` carries when the call reached this function and when its
+    result was built (epoch seconds) and how long building took, so a client (and `mugpos bench`)
+    can tell the door's own cost from the work."""
+    received = time.time()
+    result = await _run_tool(app, name, op, ctx, named)
+    answered = time.time()
+    result.meta = {**(result.meta or {}), "mugpos/timing": _timing(received, answered, result)}
+    return result
+
+
+def _timing(received: float, answered: float, result: CallToolResult) -> dict[str, float]:
+    timings = (result.structured_content or {}).get("timings") or {}
+    total = float(timings.get("total_ms") or 0.0) if isinstance(timings, dict) else 0.0
+    server_ms = (answered - received) * 1000
+    return {
+        "received": round(received, 6),
+        "answered": round(answered, 6),
+        "server_ms": round(server_ms, 2),
+        "result_ms": round(max(server_ms - total, 0.0), 2) if total else 0.0,
+    }
+
+
+async def _run_tool(
+    app: Mugpos, name: str, op: Operation, ctx: Context | None, named: dict[str, Any] | None
+) -> CallToolResult:
     t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():

@@ -31,6 +31,7 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             stores[name] = st
             if st.get("degraded"):
                 degraded.append(f"{name}: {st.get('reason') or st.get('degraded')}")
+        stores["journal"] = self._keeper.status() if self._keeper is not None else {"opened": False}
         cache = self._cache.status() if self._cache is not None else {}
         for tier, st in cache.items():
             if isinstance(st, dict) and st.get("degraded"):
@@ -89,6 +90,8 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         return found
 
     async def aclose(self) -> None:
+        if self._keeper is not None:  # the stores first receive what was journalled
+            await self._keeper.aclose()
         await self.engine.aclose()
         for edge in (self._cache, self._rules, self._layouts, self._blobs):
             if edge is not None:

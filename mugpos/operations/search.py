@@ -41,6 +41,7 @@ class SearchOps(Core):
                 hint="search by image or analysis_id instead (layouts are compared by arrangement too), "
                 "or enable CLIP: MUGPOS_EMBEDDER=clip with its weights available",
             )
+        await (await self._keeping()).drain()  # analyses answered a moment ago are searchable
         layouts = await self._layout_store()
         embedding = lvec = None
         exclude = None
