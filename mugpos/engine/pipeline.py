@@ -1,4 +1,4 @@
-"""The analysis pipeline: a loaded image -> SceneAnalysis, through the batchers and the cache.
+"""The analysis pipeline: a loaded image -> `Analysis`, through the batchers and the cache.
 
 Models load in a background thread (`start()`), so the MCP server can answer `initialize` at once;
 the first analysis waits for them (`wait_ready`). Detection and embedding each go through a
@@ -15,8 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, Field
-
+from mugpos.engine.analysis import Analysis, ImageRef
 from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
@@ -49,21 +48,7 @@ class AnalysisCache(Protocol):
     async def set(self, key: str, value: bytes) -> None: ...
 
 
-class SceneAnalysis(BaseModel):
-    """Everything the engine measured about one picture (or one client-supplied scene)."""
-
-    image: ImageInfo
-    image_sha256: str | None = None
-    scene: Scene
-    scale: Scale
-    surface: Surface
-    mugs: list[MugPosition]
-    relations: list[Relation]
-    embedding: list[float] | None = Field(None, description="L2-normalised CLIP image embedding")
-    embedder: str
-    models: dict[str, str | None] = Field(default_factory=dict)
-    timings: Timings = Field(default_factory=Timings)
-    warnings: list[str] = Field(default_factory=list)
+SceneAnalysis = Analysis  # the earlier name of the one analysis type
 
 
 def measure_scene(
@@ -214,11 +199,13 @@ class Engine:
     # --- analysis -----------------------------------------------------------------------
     def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
         assert self.detector is not None and self.cache is not None
-        return self.cache.key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
+        return self.cache.key(
+            "analysis/2", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm)
+        )
 
     async def analyze(
         self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
-    ) -> SceneAnalysis:
+    ) -> Analysis:
         t_start = time.perf_counter()
         await self.wait_ready(progress)
         assert self.detector is not None and self._det_batcher is not None
@@ -226,7 +213,10 @@ class Engine:
         if self.cache is not None:
             raw, tier = await self.cache.get(key)
             if raw is not None:
-                cached = SceneAnalysis.model_validate_json(raw)
+                cached = Analysis.model_validate_json(raw)
+                cached.image = ImageRef(
+                    width=img.width, height=img.height, sha256=img.sha256, source=img.source
+                )
                 cached.timings = Timings(total_ms=_ms(t_start), cache=tier)  # type: ignore[arg-type]
                 return cached
         timings = Timings()
@@ -263,9 +253,8 @@ class Engine:
         scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
         timings.geometry_ms = _ms(t0)
         warnings.extend(scale_warnings(scale))
-        result = SceneAnalysis(
-            image=scene.image,
-            image_sha256=img.sha256,
+        result = Analysis(
+            image=ImageRef(width=img.width, height=img.height, sha256=img.sha256, source=img.source),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -286,12 +275,14 @@ class Engine:
             await self.cache.set(key, result.model_dump_json().encode())
         return result
 
-    def analyze_scene(self, scene: Scene) -> SceneAnalysis:
+    def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
         scene, scale, surface, mugs, relations = measure_scene(scene)
-        return SceneAnalysis(
-            image=scene.image,
+        return Analysis(
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "source": scene.image.source or "scene"}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
