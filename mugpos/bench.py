@@ -82,8 +82,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold,door",
-        help="which sections to run (default: all of throughput,stages,cache,cold,door)",
+        default="throughput,stages,cache,cold,door,dashboard",
+        help="which sections to run (default: all of throughput,stages,cache,cold,door,dashboard)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -364,6 +364,11 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
             out.update(
                 await door_section(settings, _child_env(cfg), cfg.images, cfg.workdir, quick=cfg.quick)
             )
+    if "dashboard" in cfg.sections:  # a served analysis with and without an open dashboard
+        with _section(result, "dashboard") as out:
+            from mugpos.bench_dashboard import dashboard_section
+
+            out.update(await dashboard_section(_child_env(cfg), cfg.images, Path.cwd(), quick=cfg.quick))
     app = engine = detector = None
     with _section(result, "load") as out:
         app, engine, detector = await _load(cfg, out)
@@ -917,6 +922,9 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
     from mugpos.bench_door import door_table
 
     door_table(result.get("door") or {}, w)
+    from mugpos.bench_dashboard import dashboard_table
+
+    dashboard_table(result.get("dashboard") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()
     w("bars")

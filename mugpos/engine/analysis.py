@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from mugpos.engine.timings import Timings
 from mugpos.scene.geometry import MugPosition, Relation, Surface
+from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import ImageInfo, Scale, Scene
 
 
@@ -45,7 +46,16 @@ class Analysis(BaseModel):
     )
     timings: Timings = Field(default_factory=Timings)
     warnings: list[str] = Field(default_factory=list)
+    _desk: Desk | None = PrivateAttr(None)
 
     @property
     def image_sha256(self) -> str | None:
         return self.image.sha256
+
+    @property
+    def desk(self) -> Desk:
+        """The measured desk (fitted once per process; a stored analysis is measured again from its
+        boxes and hints, which reproduces the same plane, provenance included)."""
+        if self._desk is None:
+            self._desk = measure_desk(self.scene)
+        return self._desk

@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mugpos.engine.analysis import Analysis, ImageRef
+from mugpos.engine.exif import read_focal_35mm
 from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
-from mugpos.scene.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.scene.geometry import MugPosition, Relation, Surface, surface_for
+from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
-from mugpos.scene.scale import estimate_scale
+from mugpos.scene.positions import mug_position, mug_relations, scale_of
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,21 +56,55 @@ SceneAnalysis = Analysis  # the earlier name of the one analysis type
 def measure_scene(
     scene: Scene, *, px_per_cm: float | None = None
 ) -> tuple[Scene, Scale, Surface, list[MugPosition], list[Relation]]:
-    """Pure geometry stage: scale, surface, mug positions and relations for a scene."""
-    if px_per_cm is not None:
-        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
-    scale = estimate_scale(scene)
-    scene = scene.model_copy(update={"px_per_cm": round(scale.px_per_cm, 4)})
-    surface = surface_for(scene)
-    mugs = [mug_position(scene, m, scale) for m in scene.mugs]
-    relations = mug_relations(scene, scale)
+    """The measure stage (pure): the ground plane, footprints, the table, mug positions, relations.
+
+    The returned scene carries `plane`, `surface` and each object's `footprint_cm`; its
+    `px_per_cm` stays what the caller gave (None when estimated), so measuring it again, as a
+    re-check of a stored analysis does, reports the same provenance instead of "given".
+    """
+    scene, _desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
     return scene, scale, surface, mugs, relations
 
 
-def scale_warnings(scale: Scale) -> list[str]:
-    if scale.source != "assumed":
-        return []
-    return [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
+def measure_desk_scene(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, Desk, Scale, Surface, list[MugPosition], list[Relation]]:
+    """`measure_scene`, also returning the measured Desk for rules to reuse."""
+    if px_per_cm is not None:
+        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
+    bare = scene.model_copy(
+        update={
+            "plane": None,
+            "surface": None,
+            "objects": [o.model_copy(update={"footprint_cm": None}) for o in scene.objects],
+        }
+    )
+    desk = measure_desk(bare)
+    measured = desk.measured_scene()
+    desk.scene = measured
+    scale = scale_of(desk)
+    surface = surface_for(measured)
+    mugs = [mug_position(desk, m) for m in measured.mugs]
+    relations = mug_relations(desk)
+    return measured, desk, scale, surface, mugs, relations
+
+
+def scale_warnings(scale: Scale, scene: Scene | None = None) -> list[str]:
+    out = []
+    if scale.source == "assumed":
+        out.append(f"scale assumed ({scale.note}); pass px_per_cm or camera for real centimetres")
+    surf = scene.surface if scene is not None else None
+    if surf is not None:
+        hidden = [n for n, e in surf.edges.items() if not e.seen]
+        if surf.kind == "inferred":
+            out.append(
+                "no table detected: edge rules cannot be judged (the photo's border is not a table edge)"
+            )
+        elif hidden:
+            out.append(
+                f"the photo does not show the table's {', '.join(hidden)} edge: distances to it are lower bounds"
+            )
+    return out
 
 
 class Engine:
@@ -214,9 +250,7 @@ class Engine:
             raw, tier = await self.cache.get(key)
             if raw is not None:
                 cached = Analysis.model_validate_json(raw)
-                cached.image = ImageRef(
-                    width=img.width, height=img.height, sha256=img.sha256, source=img.source
-                )
+                cached.image = cached.image.model_copy(update={"sha256": img.sha256, "source": img.source})
                 cached.timings = Timings(total_ms=_ms(t_start), cache=tier)  # type: ignore[arg-type]
                 return cached
         timings = Timings()
@@ -228,7 +262,8 @@ class Engine:
         t0 = time.perf_counter()
         detections = unfit(await self._det_batcher.submit(fitted.array), fitted)
         timings.detect_ms = _ms(t0)
-        scene = Scene(image=ImageInfo(width=img.width, height=img.height), objects=detections)
+        info = ImageInfo(width=img.width, height=img.height, focal_35mm=read_focal_35mm(img.data))
+        scene = Scene(image=info, objects=detections)
 
         embedding: list[float] | None = None
         warnings: list[str] = []
@@ -250,11 +285,13 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
 
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
+        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
         timings.geometry_ms = _ms(t0)
-        warnings.extend(scale_warnings(scale))
+        warnings.extend(scale_warnings(scale, scene))
         result = Analysis(
-            image=ImageRef(width=img.width, height=img.height, sha256=img.sha256, source=img.source),
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "sha256": img.sha256, "source": img.source}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -269,6 +306,7 @@ class Engine:
             timings=timings,
             warnings=warnings,
         )
+        result._desk = desk
         timings.total_ms = _ms(t_start)
         self.analyses += 1
         if self.cache is not None:
@@ -278,8 +316,8 @@ class Engine:
     def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene)
-        return Analysis(
+        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
+        out = Analysis(
             image=ImageRef.model_validate(
                 {**scene.image.model_dump(), "source": scene.image.source or "scene"}
             ),
@@ -290,8 +328,10 @@ class Engine:
             relations=relations,
             embedder="not used: scene supplied by the client",
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
-            warnings=scale_warnings(scale),
+            warnings=scale_warnings(scale, scene),
         )
+        out._desk = desk
+        return out
 
     async def embed_text(self, text: str) -> list[float]:
         await self.wait_ready()

@@ -31,7 +31,9 @@ class AnalyzeResult(Analysis):
     def of(cls, analysis: Analysis, **extra: Any) -> AnalyzeResult:
         """The analysis itself (its fields shared, not copied or validated again) with `extra`."""
         data = {name: getattr(analysis, name) for name in Analysis.model_fields} | extra
-        return cls.model_construct(_fields_set=set(data), **data)
+        made = cls.model_construct(_fields_set=set(data), **data)
+        made._desk = analysis._desk  # the desk measured with it, not fitted again
+        return made
 
 
 class CheckResult(BaseModel):
