@@ -81,7 +81,9 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
             from mugpos.mcp_server.server import build_server
 
             # Warm-up starts in the server's lifespan, after stdout is claimed for the protocol.
-            await build_server(app).run_stdio_async()
+            from mugpos.mcp_server.stdio import run_stdio
+
+            await run_stdio(build_server(app))
             return
         import uvicorn
 
