@@ -111,12 +111,12 @@ class Mugpos:
         self.engine.start()
 
     # --- edges, each opened on first use by what needs it ----------------------------------
-    async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
+    async def _edge(self, attr: str, open_edge: Callable[[Settings], Awaitable[Any]]) -> Any:
         """Open the store held in `attr` once (rule management never pays for the layouts)."""
         if getattr(self, attr) is None:
             async with self._open_lock:
                 if getattr(self, attr) is None:
-                    setattr(self, attr, await _maybe_await(open_edge(self.settings)))
+                    setattr(self, attr, await open_edge(self.settings))
         return getattr(self, attr)
 
     async def _rule_store(self) -> RuleStore:
@@ -209,7 +209,7 @@ class Mugpos:
         return _rule_info(await store.set_enabled(rule_id, enabled))
 
     async def explain_rule(self, text: str) -> Explanation:
-        return await _maybe_await(self.interpreter.explain(text))
+        return await self.interpreter.explain(text)
 
     # --- analysis -----------------------------------------------------------------------
     async def analyze(
@@ -547,12 +547,11 @@ class Mugpos:
             )
             for m in matches
         ]
-        status = layouts.status()
         return SearchResult(
             query=query,
             results=hits,
             total_layouts=await layouts.count(),
-            backend=str(status.get("backend", type(layouts).__name__)),
+            backend=layouts.status().backend,
             took_ms=_ms(t0),
         )
 
@@ -562,14 +561,13 @@ class Mugpos:
         stores: dict[str, Any] = {}
         degraded: list[str] = []
         for name, store in (("rules", self._rules), ("layouts", self._layouts), ("blobs", self._blobs)):
-            st = store.status() if store is not None else {"opened": False}
-            stores[name] = st
-            if st.get("degraded"):
-                degraded.append(f"{name}: {st.get('reason') or st.get('degraded')}")
-        cache = self._cache.status() if self._cache is not None else {}
-        for tier, st in cache.items():
-            if isinstance(st, dict) and st.get("degraded"):
-                degraded.append(f"cache {tier}: {st.get('last_error') or 'degraded'}")
+            health = store.status() if store is not None else None
+            stores[name] = health.model_dump(mode="json") if health is not None else {"opened": False}
+            if health is not None and (problem := health.problem()):
+                degraded.append(problem)
+        tiers = self._cache.status() if self._cache is not None else {}
+        cache = {tier: health.model_dump(mode="json") for tier, health in tiers.items()}
+        degraded.extend(p for health in tiers.values() if (p := health.problem()))
         if eng["error"]:
             degraded.append(f"models: {eng['error']}")
         if "disabled" in eng["embedder"]["note"]:
@@ -810,7 +808,3 @@ def _first_error(exc: Exception) -> str:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-async def _maybe_await(x: Any) -> Any:
-    return await x if asyncio.iscoroutine(x) else x

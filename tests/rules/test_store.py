@@ -100,10 +100,10 @@ async def test_mongo_store(mongo_uri: str) -> None:
 async def test_open_rule_store_falls_back_when_mongo_is_down(tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path, rule_store="mongodb", mongodb_uri=f"mongodb://127.0.0.1:{_free_port()}",
                  mongodb_timeout_s=0.3)  # fmt: skip
-    store = open_rule_store(s)
+    store = await open_rule_store(s)
     added = await store.add(rule("Keep mugs on the table"))
     st = store.status()
-    assert st["degraded"] is True and st["backend"] == "embedded" and "MongoDB" in st["reason"]
+    assert st.degraded is True and st.backend == "embedded" and "MongoDB" in st.reason
     assert [r.id for r in await EmbeddedRuleStore(tmp_path / "rules.json").list()] == [added.id]
     await store.aclose()
-    assert open_rule_store(Settings(data_dir=tmp_path)).status()["backend"] == "embedded"
+    assert (await open_rule_store(Settings(data_dir=tmp_path))).status().backend == "embedded"

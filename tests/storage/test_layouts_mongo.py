@@ -80,7 +80,7 @@ async def test_mongo_store_fallback_path_end_to_end(mongo_uri: str, make_setting
     ]
     for r in recs:
         await store.put(r)
-    st = store.status()
+    st = store.status().details
     assert st["vector_search"] is False and st["capability"] == NO_VECTOR_SEARCH
     # nx-27017 rejects this index definition (or, for others, accepts it and then cannot run the probe)
     assert st["last_error"].startswith(("createSearchIndexes:", "$vectorSearch:"))
@@ -134,8 +134,8 @@ async def test_unreachable_mongodb_falls_back_or_fails(make_settings) -> None:
     assert time.perf_counter() - t0 < 5
     assert isinstance(store, EmbeddedLayoutStore)
     st = store.status()
-    assert st["degraded"] is True and "unreachable" in st["reason"] and "embedded" in st["reason"]
-    assert "hunter2" not in st["reason"] and "127.0.0.1" in st["reason"]
+    assert st.degraded is True and "unreachable" in st.reason and "embedded" in st.reason
+    assert "hunter2" not in st.reason and "127.0.0.1" in st.reason
     with pytest.raises(BackendError, match="unreachable") as err:
         await open_layout_store(
             make_settings(
