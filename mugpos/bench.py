@@ -626,7 +626,7 @@ async def _cache(cfg: BenchConfig, engine: Any, out: dict[str, Any]) -> None:
                 engine.cache = DualCache(_settings(cfg, cache_l2_bytes=0, redis_url=url))
                 l1 = await _hit_vs_miss(engine, imgs, hits=40 if not cfg.quick else 20, px=2.0)
                 l1["redis"] = note
-                l1["status"] = engine.cache.status()["l1"].get("degraded")
+                l1["status"] = engine.cache.status()["l1"].degraded
                 await engine.cache.aclose()
                 tiers["l1"] = l1
     finally:

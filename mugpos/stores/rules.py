@@ -186,10 +186,6 @@ class MongoRuleStore:
             ) from exc
         return self
 
-    async def ping(self) -> None:
-        """Kept for callers of the old name: `open()` does the check."""
-        await self.open()
-
     @staticmethod
     def _doc(rule: Rule) -> dict[str, Any]:
         return {"_id": rule.id, **rule.model_dump(mode="json")}

@@ -7,6 +7,7 @@ the outage is felt by each call, not hidden by the local LRU.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -31,8 +32,12 @@ async def _l1(app: Mugpos) -> dict:
     return status.cache["l1"], status.degraded
 
 
-async def test_redis_crash_and_restart_keeps_serving(test_data: Path, redis_server, make_settings) -> None:
-    settings = make_settings(redis_url=redis_server.url, cache_l2_bytes=0, redis_timeout_s=0.25)
+async def test_redis_crash_and_restart_keeps_serving(
+    test_data: Path, redis_proc_restartable, make_settings
+) -> None:
+    redis_server = redis_proc_restartable  # pytest-redis: a server of this test's own, on one port
+    url = f"redis://{redis_server.host}:{redis_server.port}/0"
+    settings = make_settings(redis_url=url, cache_l2_bytes=0, redis_timeout_s=0.25)
     app = Mugpos(settings)
     coffee = test_data / "photos" / "coffee.png"
     try:
@@ -47,7 +52,7 @@ async def test_redis_crash_and_restart_keeps_serving(test_data: Path, redis_serv
         )
 
         # 2. Redis crashes: the same requests still succeed (computed again), status says degraded
-        redis_server.kill()
+        redis_server.kill(sig=signal.SIGKILL)  # a crash, not a polite shutdown
         for _ in range(3):
             during, tier = await _analyze(app, coffee)
             assert during == objects and tier is None

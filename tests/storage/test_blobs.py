@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from testkit import free_port
 
 from mugpos.errors import BackendError, ConfigError, MugposError, NotFound
 from mugpos.stores.blobs import BlobStore, LocalBlobStore, S3BlobStore, check_key, open_blob_store
@@ -106,9 +106,7 @@ async def test_s3_store_against_moto(moto_endpoint: str, make_settings) -> None:
 
 @pytest.mark.anyio
 async def test_s3_unreachable_is_a_clear_backend_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     store = S3BlobStore(f"http://127.0.0.1:{port}", "mugpos-x", "auto", "k", "s", timeout_s=0.5)
     t0 = time.perf_counter()
     with pytest.raises(BackendError) as err:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from testkit import free_port, needs_redis
 
 from mugpos.stores.cache import DualCache, LRUBytes, RedisTier, cache_key, redact_url
-
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server not installed (apt-get install -y redis-server)",
-)
 
 
 class FakeClock:
@@ -155,12 +149,9 @@ async def test_redis_down_serves_from_l2_and_recovers_after_backoff(
 
 @pytest.mark.anyio
 async def test_closed_port_fails_fast_and_never_raises(make_settings) -> None:
-    import socket
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cache = DualCache(make_settings(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.2))
     t0 = time.perf_counter()
     await cache.set("k", b"v")
