@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="YOLO weights: a .pt, .onnx or TensorRT .engine path, a model name Ultralytics "
         "downloads (yolov8n.pt), or a .yaml architecture for a random-initialised model (tests).",
     )
+    detector_backend: Literal["auto", "onnxruntime", "ultralytics"] = Field(
+        "auto",
+        description="auto: .onnx weights on ONNX Runtime directly (no torch import, same detections), "
+        "everything else through Ultralytics",
+    )
     detector_imgsz: int = Field(640, ge=32, le=4096)
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="detector confidence threshold")
     iou: float = Field(0.5, ge=0.0, le=1.0, description="detector NMS IoU threshold")
@@ -101,6 +106,28 @@ class Settings(BaseSettings):
     auth_token: SecretStr | None = None
     rate_limit_per_min: int = Field(600, ge=0, description="per-client requests a minute on HTTP; 0 = off")
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    public_url: str | None = Field(
+        None,
+        description="the URL clients reach this server at (scheme://host[:port], no path), e.g. "
+        "https://<pod id>-8765.proxy.runpod.net; names the OAuth resource and an allowed Host",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra Host names the HTTP server answers to (comma separated; *.example.com for "
+        "sub-domains; * turns the DNS-rebinding check off). IP addresses and localhost always pass",
+    )
+    oauth_issuer: str | None = Field(
+        None, description="OAuth 2.1 authorization server whose JWT access tokens are accepted (https)"
+    )
+    oauth_audience: str | None = Field(
+        None, description="expected token audience (default: the public MCP URL, the RFC 8707 resource)"
+    )
+    oauth_jwks_url: str | None = Field(None, description="signing keys URL (default: from issuer metadata)")
+    oauth_jwks_ttl_s: float = Field(300.0, gt=0, description="how long the issuer's keys are cached")
+    oauth_jwks_refresh_cooldown_s: float = Field(
+        10.0, ge=0, description="least time between re-reads of the keys when a token names an unknown key"
+    )
+    oauth_leeway_s: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp/nbf/iat")
 
     # --- deploy ---------------------------------------------------------------------------
     idle_shutdown_s: float = Field(
@@ -110,6 +137,22 @@ class Settings(BaseSettings):
     runpod_api_key: SecretStr | None = None
     runpod_pod_id: str | None = Field(None, description="defaults to RunPod's own RUNPOD_POD_ID")
     worker_concurrency: int = Field(16, ge=1, le=256)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("public_url", "oauth_issuer")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        if v is not None and not v.strip().lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.strip() if v else v
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from mugpos import telemetry
 from mugpos.errors import ModelError
 
 T = TypeVar("T")
@@ -116,11 +117,6 @@ class MicroBatcher(Generic[T, R]):
             if err is not None:
                 raise err
         return [f.result() for f in futs]
-
-    async def run_in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn(*args)` on the batcher's model thread (load, warm-up: keep the model on one thread)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -313,6 +309,7 @@ class MicroBatcher(Generic[T, R]):
             s.max_batch = max(s.max_batch, len(items))
             s.sizes[len(items)] = s.sizes.get(len(items), 0) + 1
             s.busy_s += busy
+        telemetry.record_batch(self.name, len(items))
         return outcomes
 
     def _checked(self, items: list[T]) -> list[R]:

@@ -1,7 +1,10 @@
 """The object detector: Ultralytics YOLO (.pt, .onnx, TensorRT .engine, or a .yaml for random weights).
 
-Ultralytics is imported in `load()` only, so the CLI and the MCP handshake stay fast. Offline, a
-weight file that is not on disk fails at once with a `ConfigError` rather than a download attempt.
+`.onnx` exports run on ONNX Runtime directly (`mugpos.engine.onnx_yolo`, same detections, no torch:
+the first answer comes seconds sooner); everything else, or `MUGPOS_DETECTOR_BACKEND=ultralytics`,
+goes through Ultralytics. Either is imported in `load()` only, so the CLI and the MCP handshake stay
+fast. Offline, a weight file that is not on disk fails at once with a `ConfigError` rather than a
+download attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mugpos.engine.onnx_yolo import RawDetections
 from mugpos.errors import ConfigError, ModelError
 from mugpos.scene.model import Detection
 
@@ -92,6 +96,7 @@ class Detector:
         self._device: str | None = None
         self._identity: str | None = None
         self._threads_set = False
+        self.backend = "ultralytics"  # or "onnxruntime" once an .onnx export is loaded directly
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -170,12 +175,21 @@ class Detector:
         import numpy as np
 
         weights, local = self.resolve_weights()
+        suffix = Path(weights).suffix.lower()
+        if suffix == ".onnx" and self.settings.detector_backend in ("auto", "onnxruntime"):
+            self._load_onnxruntime(weights)
+            self._set_identity(weights, local)
+            return
+        if self.settings.detector_backend == "onnxruntime":
+            raise ConfigError(
+                f"MUGPOS_DETECTOR_BACKEND=onnxruntime runs .onnx weights only, not {Path(weights).name!r}.",
+                hint="point MUGPOS_DETECTOR_WEIGHTS at a .onnx export, or set MUGPOS_DETECTOR_BACKEND=auto",
+            )
         try:
             from ultralytics import YOLO
         except ImportError as e:  # pragma: no cover - a broken install
             raise ConfigError(f"Ultralytics is not installed: {e}", hint="pip install ultralytics") from None
         ultralytics_logs_to_stderr()
-        suffix = Path(weights).suffix.lower()
         if suffix == ".onnx" and self.device != "cpu" and not _onnx_has_gpu():
             # Ultralytics would try to pip-install onnxruntime-gpu, then fall back to CPU anyway.
             log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
@@ -207,6 +221,40 @@ class Detector:
         if local is None and suffix not in (".yaml", ".yml"):  # downloaded by Ultralytics just now
             ckpt = getattr(model, "ckpt_path", None)
             local = Path(ckpt) if ckpt else None
+        self._set_identity(weights, local)
+
+    def _load_onnxruntime(self, weights: str) -> None:
+        """ONNX Runtime straight on the export: no torch, no Ultralytics (see `onnx_yolo`)."""
+        import numpy as np
+
+        from mugpos.engine.onnx_yolo import OnnxYolo
+
+        if self.settings.device == "auto" and self._device is None:
+            # Asking torch which device is there would import it; ONNX Runtime knows its own.
+            self._device = "cuda:0" if _onnx_has_gpu() else "cpu"
+        try:
+            model = OnnxYolo(weights, device=self.device, threads=self.settings.threads)
+        except Exception as e:
+            raise self._load_error(weights, e) from None
+        if model.task != "detect":
+            raise ConfigError(
+                f"{weights!r} is a {model.task} model; mugpos needs a detection model "
+                "(MUGPOS_DETECTOR_WEIGHTS).",
+                hint=_WEIGHTS_HINT,
+            )
+        if model.device != self.device.split(":")[0]:
+            log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
+            self._device = "cpu"
+        self._model = model
+        self.backend = "onnxruntime"
+        try:
+            self._predict([np.zeros((32, 32, 3), dtype=np.uint8)])
+        except Exception as e:
+            self._model = None
+            raise self._load_error(weights, e) from None
+
+    def _set_identity(self, weights: str, local: Path | None) -> None:
+        suffix = Path(weights).suffix.lower()
         content = file_digest(local) if local is not None and local.is_file() else "random-init"
         if suffix in (".yaml", ".yml"):
             content = "random-init"
@@ -219,7 +267,9 @@ class Detector:
         """One full-size dummy predict so the first real request does not pay for lazy setup."""
         import numpy as np
 
-        self._require()
+        model = self._require()
+        if self.backend == "onnxruntime" and model.fixed_hw is not None:
+            return  # load() already ran the export's one full input size
         size = self.settings.detector_imgsz
         self._predict([np.full((size, size, 3), 114, dtype=np.uint8)])
 
@@ -239,10 +289,13 @@ class Detector:
 
     # --- inference -----------------------------------------------------------------------------
 
-    def _predict(self, images: list[np.ndarray]) -> list[Any]:
+    def _predict(self, images: list[np.ndarray]) -> list[RawDetections]:
         s = self.settings
+        model = self._require()
+        if self.backend == "onnxruntime":
+            return model.predict(images, conf=s.confidence, iou=s.iou, imgsz=s.detector_imgsz)
         # RGB -> BGR as a view (negative stride); Ultralytics' letterbox copies anyway.
-        results = self._require().predict(
+        results = model.predict(
             [im[..., ::-1] for im in images],
             conf=s.confidence,
             iou=s.iou,
@@ -257,7 +310,7 @@ class Detector:
 
             torch.set_num_threads(s.threads or os.cpu_count() or 1)
             self._threads_set = True
-        return list(results)
+        return [_raw(r) for r in results]
 
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """RGB HxWx3 uint8 arrays -> detections per image (ids unset), in one predict call."""
@@ -280,16 +333,12 @@ class Detector:
             raise ModelError(
                 f"The detector failed: {type(e).__name__}: {e}", hint="See the server log."
             ) from e
+        names = self.names
         out: list[list[Detection]] = []
         for r in results:
-            names = r.names
-            boxes = r.boxes
-            xyxy = boxes.xyxy.cpu().numpy() if len(boxes) else np.zeros((0, 4))
-            conf = boxes.conf.cpu().numpy() if len(boxes) else np.zeros(0)
-            cls = boxes.cls.cpu().numpy().astype(int) if len(boxes) else np.zeros(0, dtype=int)
-            h, w = r.orig_shape
+            h, w = r.shape
             dets: list[Detection] = []
-            for (x1, y1, x2, y2), c, k in zip(xyxy, conf, cls, strict=True):
+            for (x1, y1, x2, y2), c, k in zip(r.xyxy, r.conf, r.cls, strict=True):
                 box = (
                     round(float(min(max(x1, 0.0), w)), 1),
                     round(float(min(max(y1, 0.0), h)), 1),
@@ -305,6 +354,21 @@ class Detector:
                 )
             out.append(dets)
         return out
+
+
+def _raw(r: Any) -> RawDetections:
+    """An Ultralytics `Results` -> the arrays both backends hand back."""
+    import numpy as np
+
+    boxes = r.boxes
+    if not len(boxes):
+        return RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=int), tuple(r.orig_shape))
+    return RawDetections(
+        boxes.xyxy.cpu().numpy(),
+        boxes.conf.cpu().numpy(),
+        boxes.cls.cpu().numpy().astype(int),
+        tuple(r.orig_shape),
+    )
 
 
 def ultralytics_logs_to_stderr() -> None:

@@ -1,136 +1,154 @@
-"""HTTP guard for the SSE and streamable-HTTP transports: bearer token, rate limit, body limit.
+"""MCP-specific access: which scope each JSON-RPC method needs, and envelope errors as the spec says.
 
-A pure ASGI middleware, so streaming responses (SSE) pass through untouched. The token is compared
-in constant time and never logged or echoed; refusals say what to fix without revealing anything.
+`McpGate` wraps the SDK's HTTP app (behind `mugpos.access.guard.HttpGuard`, which has already
+authenticated the caller). It reads each POSTed JSON-RPC message once and
+
+- answers a message that is not a JSON-RPC 2.0 envelope (no `"jsonrpc": "2.0"`, no string method)
+  with -32600 Invalid Request, echoing the id. The SDK answers -32602 with a pydantic dump; upstream:
+  https://github.com/modelcontextprotocol/python-sdk/issues/3557 (drop this once a release fixes it);
+- refuses a call the caller's token does not cover with HTTP 403 and an RFC 6750
+  `insufficient_scope` challenge naming the scope, so an OAuth client can step up (MCP authorization
+  spec, "Scope challenge handling"): `mugpos:read` for analysis, search, rules listing, resources and
+  prompts; `mugpos:write` for rule changes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import logging
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("mugpos.mcp.auth")
+from mugpos.access import READ, WRITE, caller_from_scope, refusal
+from mugpos.access.guard import TokenBucket  # re-exported: older imports use mcp_server.auth
+from mugpos.access.tokens import token_matches
 
-PUBLIC_PATHS = frozenset({"/healthz"})
-
-
-@dataclass
-class TokenBucket:
-    """Per-client buckets: `rate_per_min` requests a minute, bursts up to the same number."""
-
-    rate_per_min: int
-    clock: Any = time.monotonic
-    max_clients: int = 10_000
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def take(self, key: str) -> float:
-        """0.0 when allowed, else the seconds to wait before the next request would be."""
-        if self.rate_per_min <= 0:
-            return 0.0
-        now = self.clock()
-        capacity = float(self.rate_per_min)
-        per_s = self.rate_per_min / 60.0
-        tokens, last = self._buckets.get(key, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * per_s)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            allowed = 0.0
-        else:
-            self._buckets[key] = (tokens, now)
-            allowed = (1.0 - tokens) / per_s
-        if len(self._buckets) > self.max_clients:
-            self._prune(now, capacity / per_s)
-        return allowed
-
-    def _prune(self, now: float, full_after_s: float) -> None:
-        for key, (_, last) in list(self._buckets.items()):
-            if now - last >= full_after_s:  # a full bucket is the same as no entry
-                del self._buckets[key]
+TOOL_SCOPES: dict[str, str] = {
+    "analyze_image": READ,
+    "suggest_position": READ,
+    "search_similar_layouts": READ,
+    "list_rules": READ,
+    "explain_rule": READ,
+    "add_rule": WRITE,
+    "remove_rule": WRITE,
+}
+METHOD_SCOPES: dict[str, str] = {
+    "resources/read": READ,
+    "resources/subscribe": READ,
+    "prompts/get": READ,
+    "completion/complete": READ,
+}
+INVALID_REQUEST = -32600
 
 
-def token_matches(given: str | None, expected: str) -> bool:
-    if given is None:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+def scopes_for(message: dict[str, Any]) -> list[str]:
+    """The scopes one JSON-RPC request needs; listing and the handshake need only a valid token."""
+    method = message.get("method")
+    if method == "tools/call":
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        return [TOOL_SCOPES.get(str(name), WRITE)]  # an unknown tool: the strictest answer
+    scope = METHOD_SCOPES.get(str(method))
+    return [scope] if scope else []
 
 
-class HttpGuard:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        token: str | None,
-        rate_limit_per_min: int,
-        max_request_bytes: int,
-    ) -> None:
+def envelope_problem(message: Any) -> str | None:
+    """Why `message` is not a JSON-RPC 2.0 request, notification or response, or None."""
+    if not isinstance(message, dict):
+        return "a JSON-RPC message must be an object"
+    if message.get("jsonrpc") != "2.0":
+        return 'the "jsonrpc" member must be exactly "2.0"'
+    request_id = message.get("id")
+    valid_id = isinstance(request_id, str | int) and not isinstance(request_id, bool)
+    if "id" in message and not valid_id and (request_id is not None or "method" in message):
+        return 'the "id" member must be a string or an integer'
+    if "method" in message:
+        return None if isinstance(message["method"], str) else 'the "method" member must be a string'
+    if "result" in message or "error" in message:
+        return None
+    return 'a request needs a "method" member'
+
+
+def _id_of(message: Any) -> str | int | None:
+    if isinstance(message, dict):
+        value = message.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class McpGate:
+    def __init__(self, app: ASGIApp, *, enforce_scopes: bool) -> None:
         self.app = app
-        self.token = token or None
-        self.bucket = TokenBucket(rate_limit_per_min)
-        self.max_request_bytes = max_request_bytes
+        self.enforce_scopes = enforce_scopes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        client = scope.get("client") or ("unknown", 0)
-        given = _bearer(headers.get("authorization"))
-        public = scope.get("path") in PUBLIC_PATHS
-        token_ok = self.token is not None and token_matches(given, self.token)
-        authorized = self.token is None or public or token_ok
-        # Key by address, and by token fingerprint only for the right token: one noisy client cannot
-        # starve others, and wrong guesses share one bucket (no fresh budget, no growth per guess).
-        key = f"{client[0]}|{_fingerprint(given)}" if token_ok and given else client[0]
-        wait = self.bucket.take(key)
-        if wait > 0:
-            await _refuse(
-                send, 429, "rate_limited", "too many requests", f"retry in {wait:.1f} s",
-                {"retry-after": str(max(1, round(wait)))},
-            )  # fmt: skip
-            return
-        if not authorized:
-            log.warning("refused %s %s from %s: %s", scope.get("method"), scope.get("path"), client[0],
-                        "no bearer token" if given is None else "wrong bearer token")  # fmt: skip
-            await _refuse(
-                send, 401, "unauthorized", "a valid bearer token is required",
-                "send 'Authorization: Bearer <MUGPOS_AUTH_TOKEN>'",
-                {"www-authenticate": 'Bearer realm="mugpos"'},
-            )  # fmt: skip
-            return
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
-            await _refuse(
-                send, 413, "request_too_large", f"request body over {self.max_request_bytes} bytes",
-                "send images by URL or path, or raise MUGPOS_MAX_REQUEST_BYTES",
-            )  # fmt: skip
-            return
-        # Chunked bodies without a Content-Length are cut off by the SDK's own body limit.
-        await self.app(scope, receive, send)
+        body, tail = await _read_body(receive)
+        try:
+            parsed = json.loads(body) if body else None
+        except (ValueError, RecursionError):
+            parsed = None  # not JSON: the SDK answers -32700 Parse error itself
+        messages = parsed if isinstance(parsed, list) else [parsed] if parsed is not None else []
+        for message in messages:
+            problem = envelope_problem(message)
+            if problem is not None:
+                await _jsonrpc_error(
+                    send, 400, _id_of(message), INVALID_REQUEST, f"Invalid Request: {problem}"
+                )
+                return
+        if self.enforce_scopes:
+            who = caller_from_scope(scope)
+            needed = sorted({s for m in messages if isinstance(m, dict) for s in scopes_for(m)})
+            missing = needed if who is None else who.missing(*needed)
+            if missing:
+                status, payload, headers = refusal(scope, missing)
+                await _send(send, status, payload, headers)
+                return
+        await self.app(scope, _replay(body, tail, receive), send)
 
 
-def _bearer(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, credentials = value.partition(" ")
-    return credentials.strip() or None if scheme.lower() == "bearer" else None
+async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole request body (the guard in front bounds it), and a disconnect seen on the way."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
 
 
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+def _replay(body: bytes, tail: Message | None, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if tail is not None:
+            return tail
+        return await receive()
+
+    return replay
 
 
-async def _refuse(
-    send: Send, status: int, code: str, message: str, hint: str, headers: dict[str, str] | None = None
+async def _jsonrpc_error(
+    send: Send, status: int, request_id: str | int | None, code: int, message: str
 ) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "hint": hint}}).encode()
+    payload = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    await _send(send, status, json.dumps(payload).encode(), {})
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["TOOL_SCOPES", "McpGate", "TokenBucket", "envelope_problem", "scopes_for", "token_matches"]

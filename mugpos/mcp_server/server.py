@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from mugpos import __version__
 from mugpos.mcp_server.prompts import register_prompts
@@ -29,6 +31,31 @@ INSTRUCTIONS = (
 WARMUP_DELAY_S = 0.3
 
 
+class MugposMCPServer(MCPServer[Any]):
+    """MCPServer whose prompts/get refuses an unknown name or a missing argument with -32602.
+
+    The SDK (2.3) raises a ValueError there, answered with JSON-RPC code 0 and logged as an ERROR
+    traceback; the spec says -32602 Invalid params, and a client's mistake is not a server error.
+    Upstream: https://github.com/modelcontextprotocol/python-sdk/issues/3342 (and PR #3347). Drop
+    this override once the SDK answers -32602 itself (tests/mcp pin the code).
+    """
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        known = {p.name: p for p in await self.list_prompts()}
+        prompt = known.get(name)
+        if prompt is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}", data={"known": sorted(known)})
+        given = arguments or {}
+        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in given]
+        if missing:
+            raise MCPError(
+                INVALID_PARAMS, f"Missing required argument(s) for prompt {name}: {', '.join(missing)}"
+            )
+        return await super().get_prompt(name, arguments, context)
+
+
 def build_server(app: Mugpos) -> MCPServer[Any]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
@@ -42,7 +69,7 @@ def build_server(app: Mugpos) -> MCPServer[Any]:
         finally:
             handle.cancel()
 
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = MugposMCPServer(
         name="mugpos",
         title="mugpos: mug placement",
         version=__version__,

@@ -15,6 +15,7 @@ import inspect
 import io
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +24,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from mugpos import telemetry
 from mugpos.errors import MugposError
 from mugpos.operations import TOOLS, Mugpos, Outcome, Picture, Progress, call_tool
 
@@ -193,15 +195,18 @@ def _tool_function(app: Mugpos, name: str, args: type[BaseModel], result: type[B
 
 async def run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Context | None) -> CallToolResult:
     """Run one operation; cancellation of the request cancels this coroutine and so the operation."""
+    t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():
             outcome = await call_tool(app, name, arguments, _progress(ctx))
     except MugposError as exc:
         log.info("tool %s refused: %s (%s)", name, exc.code, exc.message)
+        telemetry.record_call(name, "refused", time.perf_counter() - t0, exc.code)
         return error_result(exc)
     except Exception:
         error_id = uuid.uuid4().hex[:10]
         log.exception("tool %s failed (error id %s)", name, error_id)
+        telemetry.record_call(name, "error", time.perf_counter() - t0, "internal")
         return CallToolResult(
             content=[
                 TextContent(
@@ -212,6 +217,8 @@ async def run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Conte
             ],
             is_error=True,
         )
+    telemetry.record_call(name, "ok", time.perf_counter() - t0)
+    telemetry.record_outcome(name, arguments, outcome)
     return tool_result(name, outcome)
 
 

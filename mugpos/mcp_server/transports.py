@@ -1,7 +1,8 @@
 """`serve(app, transport, host, port)`: stdio (default), SSE or streamable HTTP.
 
-HTTP transports run the SDK's Starlette app under uvicorn behind `HttpGuard` (bearer token, rate
-limit, body limit). Bound to anything but loopback they refuse to start without MUGPOS_AUTH_TOKEN.
+HTTP transports run one Starlette app (MCP, OAuth metadata, the other doors; `mugpos.mcp_server.http`)
+under uvicorn behind `HttpGuard` (Host/Origin, bearer token or OAuth JWT, rate limit, body limit).
+Bound to anything but loopback they refuse to start without MUGPOS_AUTH_TOKEN or MUGPOS_OAUTH_ISSUER.
 """
 
 from __future__ import annotations
@@ -44,47 +45,33 @@ def auth_token(settings: Settings) -> str | None:
     return token or None
 
 
-def check_bind(transport: str, host: str, settings: Settings) -> None:
+def check_bind(transport: str, host: str, settings: Settings, port: int = DEFAULT_PORT) -> None:
     """Raise `ConfigError` (exit code 2) for an unknown transport or a public bind without a token."""
     if transport not in TRANSPORTS:
         raise ConfigError(f"unknown transport {transport!r}", hint=f"use one of: {', '.join(TRANSPORTS)}")
-    if transport != "stdio" and not is_loopback(host) and auth_token(settings) is None:
+    if transport == "stdio":
+        return
+    if not is_loopback(host) and auth_token(settings) is None and not settings.oauth_issuer:
         raise ConfigError(
             f"refusing to serve {transport} on {host} without a bearer token",
-            hint="set MUGPOS_AUTH_TOKEN (clients send 'Authorization: Bearer <token>'), or bind to 127.0.0.1",
+            hint="set MUGPOS_AUTH_TOKEN (clients send 'Authorization: Bearer <token>') or MUGPOS_OAUTH_ISSUER, "
+            "or bind to 127.0.0.1",
         )
+    from mugpos.mcp_server.http import build_access
+
+    build_access(settings, transport, host, port)  # an OAuth setup that cannot work fails now
 
 
-def http_app(app: Mugpos, transport: Transport, host: str) -> ASGIApp:
-    """The guarded ASGI app for an HTTP transport (also handy for mounting elsewhere)."""
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+def http_app(app: Mugpos, transport: Transport, host: str, port: int = DEFAULT_PORT) -> ASGIApp:
+    """The guarded ASGI app for an HTTP transport (see `mugpos.mcp_server.http`)."""
+    from mugpos.mcp_server.http import http_app as build
 
-    from mugpos.mcp_server.auth import HttpGuard
-    from mugpos.mcp_server.server import build_server
-
-    server = build_server(app)
-    settings = app.settings
-
-    @server.custom_route("/healthz", methods=["GET"])
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "models_ready": app.engine.ready})
-
-    if transport == "sse":
-        inner = server.sse_app(host=host, max_request_body_size=settings.max_request_bytes)
-    else:
-        inner = server.streamable_http_app(host=host, max_request_body_size=settings.max_request_bytes)
-    return HttpGuard(
-        inner,
-        token=auth_token(settings),
-        rate_limit_per_min=settings.rate_limit_per_min,
-        max_request_bytes=settings.max_request_bytes,
-    )
+    return build(app, transport, host, port)
 
 
 def serve(app: Mugpos, transport: str = "stdio", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve until stopped. Raises `ConfigError` before binding anything if the setup is unsafe."""
-    check_bind(transport, host, app.settings)
+    check_bind(transport, host, app.settings, port)
     anyio.run(_serve, app, transport, host, port)
 
 
@@ -98,7 +85,7 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
             return
         import uvicorn
 
-        asgi = http_app(app, transport, host)  # type: ignore[arg-type]
+        asgi = http_app(app, transport, host, port)  # type: ignore[arg-type]
         app.start()  # SSE enters the server lifespan per client; warm up now, once
         from mugpos.deploy.watchdog import IdleWatchdog
 
@@ -108,7 +95,7 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
             app.watchdog.start()
             print(f"mugpos: idle shutdown after {app.settings.idle_shutdown_s:.0f} s", file=sys.stderr)
         path = "/sse" if transport == "sse" else "/mcp"
-        auth = "bearer token required" if auth_token(app.settings) else "no token (loopback)"
+        auth = _auth_summary(app.settings)
         print(
             f"mugpos: serving {transport} on http://{_url_host(host)}:{port}{path} ({auth})", file=sys.stderr
         )
@@ -126,6 +113,15 @@ async def _close(app: Any) -> None:
         await app.aclose()
     except Exception:  # closing must not hide why serving ended
         log.exception("closing mugpos failed")
+
+
+def _auth_summary(settings: Settings) -> str:
+    parts = []
+    if settings.oauth_issuer:
+        parts.append(f"OAuth tokens from {settings.oauth_issuer}")
+    if auth_token(settings):
+        parts.append("bearer token")
+    return " or ".join(parts) + " required" if parts else "no token (loopback)"
 
 
 def _url_host(host: str) -> str:

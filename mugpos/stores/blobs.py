@@ -126,6 +126,7 @@ class LocalBlobStore:
         return ComponentHealth(
             name="blobs",
             backend="local",
+            configured="s3" if self.degraded_reason else "local",
             degraded=self.degraded_reason is not None,
             reason=self.degraded_reason,
             details={"root": str(self.root), "puts": self.puts, "gets": self.gets},

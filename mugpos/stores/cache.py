@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mugpos import telemetry
 from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
@@ -314,10 +315,12 @@ class DualCache:
         """The value and the tier that answered ("l2" in-process, "l1" Redis), or (None, None)."""
         if self.l2.enabled:
             value = self.l2.get(key)
+            telemetry.record_cache("l2", value is not None)
             if value is not None:
                 return value, "l2"
         if self.l1 is not None:
             value = await self.l1.get(key)
+            telemetry.record_cache("l1", value is not None)
             if value is not None:
                 self.l2.put(key, value)
                 return value, "l1"
@@ -334,7 +337,10 @@ class DualCache:
             self.l1.status()
             if self.l1 is not None
             else ComponentHealth(
-                name="cache l1", backend="redis", details={"enabled": False, "note": "no redis_url set"}
+                name="cache l1",
+                backend="redis",
+                enabled=False,
+                details={"enabled": False, "note": "no redis_url set"},
             )
         )
         return {"l2": self.l2.status(), "l1": l1}

@@ -30,10 +30,23 @@ class ComponentHealth(BaseModel):
 
     name: str = Field(description="what the component is for: rules, layouts, blobs, cache l1, cache l2")
     backend: str = Field(description="what answers: embedded, mongodb, local, s3, redis, in-process")
+    configured: str = Field(
+        "", description="what the settings asked for; differs from `backend` while a fallback answers"
+    )
+    enabled: bool = Field(True, description="false for a tier switched off in the settings (no Redis URL)")
     ok: bool = Field(True, description="false while calls to it fail (the last call raised an error)")
     degraded: bool = Field(False, description="calls succeed, but through a fallback, not as configured")
     reason: str | None = Field(None, description="why it is degraded or not ok; never holds credentials")
     details: dict[str, Any] = Field(default_factory=dict, description="backend-specific counters")
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.configured:
+            self.configured = self.backend
+
+    @property
+    def up(self) -> bool:
+        """The configured backend answers itself: enabled, ok, and no fallback standing in."""
+        return self.enabled and self.ok and not self.degraded
 
     def problem(self) -> str | None:
         """One line for the status operation's `degraded` list, or None when all is well."""

@@ -150,6 +150,7 @@ class EmbeddedRuleStore:
         return ComponentHealth(
             name="rules",
             backend="embedded",
+            configured="mongodb" if self.degraded_reason else "embedded",
             degraded=self.degraded_reason is not None,
             reason=self.degraded_reason,
             details={"path": str(self.path)},

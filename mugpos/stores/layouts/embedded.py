@@ -445,6 +445,7 @@ class EmbeddedLayoutStore:
         return ComponentHealth(
             name="layouts",
             backend="embedded",
+            configured="mongodb" if self.degraded_reason else "embedded",
             degraded=self.degraded_reason is not None,
             reason=self.degraded_reason,
             details={

@@ -1,0 +1,58 @@
+"""`Mugpos`: the one implementation of every operation; the CLI, the MCP tools and the RunPod worker call it.
+
+It wires the engine (models, batching, cache), the rules (interpreter, evaluator, solver, store) and
+the memory (layout store, blob store); each family of operations is a mixin in its own module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mugpos import __version__
+from mugpos.operations.analysis import AnalysisOps
+from mugpos.operations.rule_ops import RuleOps
+from mugpos.operations.search import SearchOps
+from mugpos.results import EngineStatus
+
+
+class Mugpos(RuleOps, AnalysisOps, SearchOps):
+    """Every operation over one set of settings, models and stores."""
+
+    async def status(self) -> EngineStatus:
+        eng = self.engine.status()
+        stores: dict[str, Any] = {}
+        degraded: list[str] = []
+        for name, store in (("rules", self._rules), ("layouts", self._layouts), ("blobs", self._blobs)):
+            health = store.status() if store is not None else None
+            stores[name] = health.model_dump(mode="json") if health is not None else {"opened": False}
+            if health is not None and (problem := health.problem()):
+                degraded.append(problem)
+        tiers = self._cache.status() if self._cache is not None else {}
+        cache = {tier: health.model_dump(mode="json") for tier, health in tiers.items()}
+        degraded.extend(p for health in tiers.values() if (p := health.problem()))
+        if eng["error"]:
+            degraded.append(f"models: {eng['error']}")
+        if "disabled" in eng["embedder"]["note"]:
+            degraded.append(f"embedder {eng['embedder']['note']}")
+        return EngineStatus(
+            version=__version__,
+            device=eng["device"],
+            models={
+                "stage": eng["stage"],
+                "ready": eng["ready"],
+                "detector": eng["detector"],
+                "embedder": eng["embedder"],
+                "load_seconds": eng["load_seconds"],
+                "error": eng["error"],
+            },
+            cache=cache,
+            stores=stores,
+            batching=eng["batching"],
+            degraded=degraded,
+        )
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+        for edge in (self._cache, self._rules, self._layouts, self._blobs):
+            if edge is not None:
+                await edge.aclose()
