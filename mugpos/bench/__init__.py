@@ -5,7 +5,8 @@ exported weights (`../shared/data/models/yolov8n_int8.onnx`), on the CPU or a GP
 module each: per-stage latency of one analysis (`stages`), detector throughput through the
 MicroBatcher (on and off) against plain Ultralytics `predict` one by one on the same model and photos
 (`throughput`), cache hit latency per tier (`cache`), cold start (process start to MCP `initialize`,
-and to the first finished analysis) and peak memory (`cold`); `report` holds the bars and the table.
+and to the first finished analysis) and peak memory (`cold`), an analysis through the MCP door beside
+`engine.analyze` (`door`); `report` holds the bars and the table.
 Each section that cannot run (no redis-server, say) says why instead of failing the run. Importing
 this package is light (no torch): the CLI builds its `bench` arguments from it.
 """
@@ -29,6 +30,7 @@ from typing import Any
 from mugpos.bench.config import (
     BenchConfig,
     add_bench_arguments,
+    child_env,
     config_from_args,
     find_images,
     section,
@@ -88,6 +90,7 @@ def _describe(cfg: BenchConfig) -> dict[str, Any]:
 async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
     from mugpos.bench.cache import cache_tiers
     from mugpos.bench.cold import cold_start
+    from mugpos.bench.door import door_section
     from mugpos.bench.stages import stages
     from mugpos.bench.throughput import throughput
 
@@ -95,6 +98,10 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
     if "cold" in cfg.sections:
         with section(result, "cold_start") as out:
             await cold_start(cfg, out)
+    if "door" in cfg.sections:  # before this process loads its own models (they would compete)
+        with section(result, "door") as out:
+            settings = settings_for(cfg, data_dir=cfg.workdir / "door-engine-data")
+            out.update(await door_section(settings, child_env(cfg), cfg.images, cfg.workdir, quick=cfg.quick))
     app = None
     with section(result, "load") as out:
         app = await _load(cfg, out)

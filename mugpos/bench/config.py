@@ -53,8 +53,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold",
-        help="which sections to run (default: all of throughput,stages,cache,cold)",
+        default="throughput,stages,cache,cold,door",
+        help="which sections to run (default: all of throughput,stages,cache,cold,door)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 

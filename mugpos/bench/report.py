@@ -12,6 +12,10 @@ BARS = {
     "beyond_model_share": ("<", 0.15),
     "l2_hit_speedup": (">=", 100.0),
     "initialize_s": ("<", 1.0),
+    "mcp_stdio_call_vs_engine": ("<=", 1.25),
+    "mcp_stdio_concurrent_vs_sequential": (">=", 1.5),
+    "serve_first_answer_s": ("<=", 2.0),
+    "worker_first_answer_s": ("<=", 2.0),
 }
 
 
@@ -21,13 +25,25 @@ def bars(result: dict[str, Any]) -> dict[str, Any]:
         "beyond_model_share": (result.get("stages") or {}).get("beyond_model_share"),
         "l2_hit_speedup": ((result.get("cache") or {}).get("l2") or {}).get("speedup"),
         "initialize_s": ((result.get("cold_start") or {}).get("initialize") or {}).get("median_s"),
+        **_door_bars(result.get("door") or {}),
     }
     bars = {}
     for name, (op, bar) in BARS.items():
         v = measured[name]
-        ok = None if v is None else (v >= bar if op == ">=" else v < bar)
+        ok = None if v is None else {">=": v >= bar, "<=": v <= bar, "<": v < bar}[op]
         bars[name] = {"value": v, "bar": f"{op} {bar}", "pass": ok}
     return bars
+
+
+def _door_bars(door: dict[str, Any]) -> dict[str, Any]:
+    stdio = door.get("stdio") or {}
+    cold = door.get("cold_start") or {}
+    return {
+        "mcp_stdio_call_vs_engine": stdio.get("call_vs_engine_analyze"),
+        "mcp_stdio_concurrent_vs_sequential": stdio.get("concurrent_vs_sequential"),
+        "serve_first_answer_s": (cold.get("serve_stdio") or {}).get("first_answer_s"),
+        "worker_first_answer_s": (cold.get("runpod_worker") or {}).get("first_answer_s"),
+    }
 
 
 def peak_rss_mb(who: int) -> float:
@@ -118,6 +134,9 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(cold)}")
+    from mugpos.bench.door import door_table
+
+    door_table(result.get("door") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()
     w("bars")

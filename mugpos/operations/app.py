@@ -27,6 +27,10 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             stores[name] = health.model_dump(mode="json") if health is not None else {"opened": False}
             if health is not None and (problem := health.problem()):
                 degraded.append(problem)
+        journal = self._keeper.status() if self._keeper is not None else None
+        stores["journal"] = journal.model_dump(mode="json") if journal is not None else {"opened": False}
+        if journal is not None and (problem := journal.problem()):
+            degraded.append(problem)
         tiers = self._cache.status() if self._cache is not None else {}
         cache = {tier: health.model_dump(mode="json") for tier, health in tiers.items()}
         degraded.extend(p for health in tiers.values() if (p := health.problem()))
@@ -52,6 +56,8 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         )
 
     async def aclose(self) -> None:
+        if self._keeper is not None:  # the stores first receive what was journalled
+            await self._keeper.aclose()
         await self.engine.aclose()
         for edge in (self._cache, self._rules, self._layouts, self._blobs):
             if edge is not None:

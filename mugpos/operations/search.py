@@ -39,6 +39,7 @@ class SearchOps(Core):
             if isinstance(filters, LayoutFilters) or filters is None
             else LayoutFilters.model_validate(filters)
         )
+        await (await self._keeping()).drain()  # analyses answered a moment ago are searchable
         layouts = await self._layout_store()
         embedding = lvec = None
         exclude = None

@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mugpos.errors import ConfigError, RuleError
-from mugpos.rules.grammar import TEMPLATES, nearest_phrasings, parse_rule
+from mugpos.rules.grammar import (
+    COMPACT_SCHEMA,
+    TEMPLATES,
+    crosscheck,
+    nearest_phrasings,
+    parse_rule,
+    parse_rules,
+)
 from mugpos.rules.model import Rule
+from mugpos.rules.relations.base import Unreadable
 from mugpos.rules.verdicts import Explanation
 
 if TYPE_CHECKING:
@@ -60,7 +68,7 @@ def validate_structured(data: dict[str, Any], *, text: str | None = None) -> Rul
         raise RuleError(
             "A structured rule must be a JSON object.",
             hint="Follow details.schema.",
-            schema=Rule.model_json_schema(),
+            schema=COMPACT_SCHEMA,
         )
     payload = {k: v for k, v in data.items() if k not in ("interpretation", "id")}
     if text is not None:
@@ -72,7 +80,7 @@ def validate_structured(data: dict[str, Any], *, text: str | None = None) -> Rul
         raise RuleError(
             "The structured rule is not valid: " + "; ".join(problems),
             hint="Fix the fields named above; the schema is in details.schema.",
-            schema=Rule.model_json_schema(),
+            schema=COMPACT_SCHEMA,
             problems=problems,
         ) from None
     return _sanity(rule)
@@ -140,7 +148,17 @@ class RuleInterpreter:
             data = answer.model_dump() if isinstance(answer, Rule) else answer
             if not isinstance(data, dict):
                 raise RuleError("The language model did not return a rule.", hint="Rephrase the rule.")
-            return {"rule": validate_structured(data, text=text), "via": "llm"}
+            rule = validate_structured(data, text=text)
+            try:
+                rule = crosscheck(rule, text)
+            except Unreadable as exc:
+                raise RuleError(
+                    f"The language model's reading was not accepted: {exc.message}",
+                    hint=exc.hint or "Rephrase like one of the suggestions or send a structured rule.",
+                    suggestions=nearest_phrasings(text),
+                    schema=COMPACT_SCHEMA,
+                ) from None
+            return {"rule": rule, "via": "llm"}
 
         async def run(text: str) -> dict[str, Any]:
             try:
@@ -155,16 +173,28 @@ class RuleInterpreter:
         return RunnableLambda(run)
 
     def chain(self) -> Any:
+        """grammar, then (on RuleError) the model; the model's own rejection is what is reported."""
         if self._chain is None:
             from langchain_core.runnables import RunnableLambda
 
             grammar = RunnableLambda(self._grammar)
             llm = self.llm()
-            self._chain = (
-                grammar
-                if llm is None
-                else grammar.with_fallbacks([self._llm_chain(llm)], exceptions_to_handle=(RuleError,))
-            )
+            if llm is None:
+                self._chain = grammar
+            else:
+                fallback = self._llm_chain(llm)
+
+                async def run(text: str) -> dict[str, Any]:
+                    try:
+                        return await grammar.ainvoke(text)
+                    except RuleError as first:
+                        try:
+                            return await fallback.ainvoke(text)
+                        except RuleError as exc:
+                            exc.details.setdefault("grammar", first.message)
+                            raise
+
+                self._chain = RunnableLambda(run)
         return self._chain
 
     # --- public -----------------------------------------------------------------------------
@@ -179,16 +209,24 @@ class RuleInterpreter:
             if self.llm() is not None and "suggestions" not in exc.details:
                 # the model's answer was rejected: report the grammar's suggestions too
                 exc.details.setdefault("suggestions", nearest_phrasings(text))
-                exc.details.setdefault("schema", Rule.model_json_schema())
+                exc.details.setdefault("schema", COMPACT_SCHEMA)
             raise
         except ValidationError as exc:
             raise RuleError(
                 f"The language model's answer was not a valid rule: {exc.errors()[0].get('msg')}",
                 hint="Rephrase like one of the suggestions or send a structured rule.",
                 suggestions=nearest_phrasings(text),
-                schema=Rule.model_json_schema(),
+                schema=COMPACT_SCHEMA,
             ) from None
         return out["rule"], out["via"]
+
+    async def interpret_all(self, text: str) -> list[Rule]:
+        """Every rule the text states ("on the right and 10 cm from the edge" is two)."""
+        try:
+            return parse_rules(text, max_chars=self.settings.max_rule_chars)
+        except RuleError:
+            rule, _ = await self.interpret(text)
+            return [rule]
 
     def from_structured(self, data: dict[str, Any]) -> Rule:
         return validate_structured(data)

@@ -98,7 +98,8 @@ async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, 
             "mugpos://layouts/{analysis_id}",
         }
         static = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert static == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary"}
+        # ui://mugpos/desk.html is the MCP App (desk view) bound to analyze_image and suggest_position.
+        assert static == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary", "ui://mugpos/desk.html"}
 
         annotated = (await client.read_resource(f"mugpos://analyses/{aid}/annotated")).contents[0]
         assert annotated.mime_type.startswith("image/")

@@ -222,7 +222,8 @@ def test_unreadable_rules_raise_with_suggestions(text: str) -> None:
 
 def test_suggestions_are_nearest() -> None:
     with pytest.raises(RuleError) as exc:
-        parse("Keep mugs at least 6 inchez away from laptopz")
+        # one-letter typos are corrected now (and noted); this one is too far from any word
+        parse("Keep mugs at least 6 inches awaaaay from laptopzzz")
     assert exc.value.details["suggestions"][0] == "Keep mugs at least 6 inches away from laptops"
 
 

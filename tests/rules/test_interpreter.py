@@ -14,7 +14,8 @@ from mugpos.errors import ConfigError, RuleError
 from mugpos.rules.interpreter import RuleInterpreter
 from mugpos.settings import Settings
 
-ODD = "Coffee vessels ought to keep their distance from the glowing rectangle"
+# The distance is in the text: a model's answer may not invent one (see test_llm_may_not_invent_a_distance).
+ODD = "Coffee vessels ought to keep 20 cm of distance from the glowing rectangle"
 ANSWER = {
     "text": ODD,
     "subject": {"kind": "objects", "labels": ["cup"], "word": "mug"},
@@ -82,12 +83,39 @@ async def test_llm_answer_is_validated(tmp_path: Path, bad: dict[str, Any]) -> N
 
 
 @pytest.mark.anyio
+async def test_llm_may_not_invent_a_distance(tmp_path: Path) -> None:
+    """The model's answer is checked like the grammar's: no distance the text does not state."""
+    text = "Coffee vessels ought to keep their distance from the glowing rectangle"
+    llm = FakeListChatModel(responses=[json.dumps({**ANSWER, "text": text})])
+    with pytest.raises(RuleError) as exc:
+        await RuleInterpreter(settings(tmp_path), llm=llm).interpret(text)
+    assert "does not state" in exc.value.message and exc.value.details["suggestions"]
+
+
+@pytest.mark.anyio
+async def test_llm_must_mark_unseeable_rules_not_checkable(tmp_path: Path) -> None:
+    text = "Coffee vessels ought to keep 20 cm of distance from the glowing coasters"
+    llm = FakeListChatModel(responses=[json.dumps({**ANSWER, "text": text})])
+    with pytest.raises(RuleError) as exc:
+        await RuleInterpreter(settings(tmp_path), llm=llm).interpret(text)
+    assert "no box can judge" in exc.value.message
+
+
+@pytest.mark.anyio
+async def test_llm_reading_of_unknown_words_is_noted(tmp_path: Path) -> None:
+    llm = FakeListChatModel(responses=[json.dumps(ANSWER)])
+    rule, via = await RuleInterpreter(settings(tmp_path), llm=llm).interpret(ODD)
+    assert via == "llm" and any("confirm" in n for n in rule.notes)
+
+
+@pytest.mark.anyio
 async def test_without_llm_error_carries_schema_and_suggestions(tmp_path: Path) -> None:
     interp = RuleInterpreter(settings(tmp_path))
     with pytest.raises(RuleError) as exc:
         await interp.interpret(ODD)
     assert exc.value.details["schema"]["title"] == "Rule" and len(exc.value.details["suggestions"]) == 3
     assert "structured" in exc.value.hint
+    assert len(json.dumps(exc.value.details["schema"])) <= 2048 and '"relation"' in exc.value.hint
     expl = await interp.explain(ODD)
     assert not expl.understood and expl.suggestions
     ok = await interp.explain("Keep beverages away from paper documents")

@@ -1,0 +1,45 @@
+"""count: how many mugs may stand in the scene. Moving mugs cannot fix it; the solver says so.
+
+Phrasings: "no more than 2 mugs on the desk", "at most three cups at a time", "only one mug on the
+desk", "fewer than 4 drinks on the table", "max 2 mugs", "one mug at a time".
+"""
+
+from __future__ import annotations
+
+from mugpos.rules.relations.base import Fields, Parts, Unreadable, selector
+
+KINDS = ("count",)
+
+GRAMMAR = r"""
+count: neg? countcue? NUM subj countplace* countcue?
+countcue: MIN | MAX | ONLY
+countplace: ON SURF | ATATIME | FROM SURF
+"""
+
+
+def read(p: Parts) -> Fields:
+    num = p.one("NUM")
+    assert num is not None
+    n = int(num.value)
+    cues = p.cats("MIN", "MAX", "ONLY")
+    if len(cues) > 1:
+        raise Unreadable("The count has two limits.")
+    cue = cues[0] if cues else None
+    if cue is None and not p.has("ATATIME"):
+        raise Unreadable(
+            f"'{n} ...' does not say at most or at least.", "Say 'no more than 2 mugs on the desk'."
+        )
+    if cue is None or cue.cat in ("ONLY", "MAX"):
+        strict = cue is not None and cue.value == "strict"
+        bound, limit = "max", (n - 1 if strict else n)
+    else:
+        strict = cue.value == "strict"
+        bound, limit = "min", (n + 1 if strict else n)
+    if p.negated:
+        bound, limit = ("min", limit + 1) if bound == "max" else ("max", limit - 1)
+    if limit < 0:
+        raise Unreadable("That count cannot be met.")
+    return dict(subject=selector(p.subj), target=None, relation="count", count=limit, bound=bound)
+
+
+READERS = {"count": read}

@@ -1,0 +1,68 @@
+"""edge_distance: how far a mug stands from the table's edges (all of them, or one).
+
+Phrasings: "at least 10 cm from the table edge", "4 inches from the front edge of the desk",
+"away from the edge", "no drink within 2 inches of the edge", "mugs must not hang over the edge",
+"keep cups off the edge", "don't let mugs fall off the desk".
+"""
+
+from __future__ import annotations
+
+from mugpos.rules.model import EDGE_DEFAULT_CM, NEAR_DEFAULT_CM, TOUCH_CM
+from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, flip, selector
+
+KINDS = ("edge_distance",)
+
+GRAMMAR = r"""
+edge: neg? subj? neg? edgecore
+?edgecore: dist? AWAY? FROM? EDGE
+         | AWAY FROM? dist FROM EDGE
+         | AWAY EDGE FROM? dist
+         | dist? NEAR FROM? EDGE
+         | TOUCH EDGE
+         | OVER (EDGE | SURF)
+         | OFF EDGE
+"""
+
+
+def read(p: Parts) -> Fields:
+    subj = selector(p.subj) if p.subj else MUG
+    edges = p.one("EDGE").value if p.has("EDGE") else ["left", "right", "back", "front"]
+    base = dict(subject=subj, target={"kind": "edge", "word": "edge"}, relation="edge_distance", edges=edges)
+    if p.has("OVER"):
+        if not p.negated:
+            raise Unreadable("A rule that mugs should hang over the edge is not one I can place.")
+        p.notes.append("'over/off the edge' means the whole footprint must lie on the table")
+        return {**base, "bound": "min", "threshold_cm": 0.0}
+    if p.has("OFF"):
+        if p.negated:
+            raise Unreadable("'not off the edge' does not say where the mug should be.")
+        p.notes.append("'off the edge' means the whole footprint must lie on the table")
+        return {**base, "bound": "min", "threshold_cm": 0.0}
+    if p.has("TOUCH"):
+        if not p.negated:
+            raise Unreadable("A rule that mugs should touch the edge is not one I can place.")
+        return {**base, "bound": "min", "threshold_cm": TOUCH_CM}
+    q = p.length()
+    cmp = p.comparison()
+    if cmp is not None:
+        pol = flip(cmp, p.negated)
+    elif p.has("AWAY"):
+        pol = flip("min", p.negated)
+    elif p.has("NEAR"):
+        pol = flip("max", p.negated)
+    elif q is not None and not p.negated:
+        pol = "min"
+        p.notes.append("a bare distance ('keep X 10 cm from the edge') is read as a minimum")
+    else:
+        raise Unreadable("I could not tell whether mugs should be near the edge or away from it.")
+    if q is not None:
+        return {**base, "bound": pol, "threshold_cm": q.value}
+    return {
+        **base,
+        "bound": pol,
+        "threshold_cm": EDGE_DEFAULT_CM if pol == "min" else NEAR_DEFAULT_CM,
+        "defaulted": True,
+    }
+
+
+READERS = {"edge": read}

@@ -1,0 +1,123 @@
+"""min_gap / max_gap: how far a mug stands from other objects, or from the other mugs.
+
+Phrasings: "at least 6 in away from laptops", "no mug within 15 cm of a laptop", "laptops need a
+buffer from cups", "keep cups off the laptop", "at least 20 cm between drinks and keyboards",
+"a laptop and a mug should be 0.5 ft apart", "keep mugs 5 cm apart", "cluster mugs within 12 in of
+each other", "group the drinks together", "don't let mugs touch the laptop".
+"""
+
+from __future__ import annotations
+
+from mugpos.rules.model import (
+    AWAY_DEFAULT_CM,
+    GROUP_DEFAULT_CM,
+    NEAR_DEFAULT_CM,
+    SPACING_DEFAULT_CM,
+    TOUCH_CM,
+    Selector,
+)
+from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, flip, is_mugish, selector
+
+KINDS = ("min_gap", "max_gap")
+
+GRAMMAR = r"""
+gap: neg? subj? neg? gapcore
+   | neg? gapcore_pre subj neg? gapcore
+gapcore_pre: dist
+?gapcore: dist? AWAY FROM? tgt
+        | dist FROM AWAY FROM? tgt
+        | AWAY FROM? dist FROM tgt
+        | AWAY tgt FROM? dist
+        | dist FROM tgt
+        | dist? NEAR FROM? tgt
+        | TOUCH FROM? tgt
+        | OFF tgt
+        | ON tgt
+pair: neg? pairdist BETWEEN subj (AND | OR) tgt
+    | BETWEEN subj (AND | OR) tgt neg? pairdist
+    | neg? subj (AND | OR) tgt neg? pairword
+pairdist: AWAY? dist (FROM? AWAY)? | AWAY
+?pairword: dist? (APART | AWAY) dist? | TOUCH | dist | neg? NEAR
+spacing: neg? onesubj neg? dist? (AWAY | NEAR)? FROM? EACH
+       | neg? onesubj neg? dist? APART dist?
+       | neg? onesubj neg? APART dist APART
+       | neg? onesubj neg? TOUCH EACH
+       | APART onesubj dist? APART?
+       | AWAY onesubj dist? APART
+       | neg? pairdist BETWEEN onesubj
+group: GROUP subj GROUP? (dist FROM EACH)? ZONE?
+     | subj neg? GROUP+ (dist (FROM EACH)?)? ZONE?
+     | GROUP subj dist FROM EACH ZONE?
+"""
+
+
+def _threshold(p: Parts, pol: str, each: bool) -> tuple[float, bool]:
+    q = p.length()
+    if q is not None:
+        return q.value, False
+    if each:
+        return (SPACING_DEFAULT_CM if pol == "min" else GROUP_DEFAULT_CM), True
+    return (AWAY_DEFAULT_CM if pol == "min" else NEAR_DEFAULT_CM), True
+
+
+def _polarity(p: Parts) -> str:
+    cmp = p.comparison()
+    if cmp is not None:
+        return flip(cmp, p.negated)
+    if p.has("AWAY", "APART", "OFF"):
+        return flip("min", p.negated)
+    if p.has("NEAR", "GROUP"):
+        return flip("max", p.negated)
+    if p.has("ON"):  # only "not on the laptop" parses
+        return "min"
+    if p.length() is not None:
+        if p.negated:
+            raise Unreadable(
+                "'not 10 cm from X' does not say nearer or further.", "Say 'at least' or 'within'."
+            )
+        p.notes.append("a bare distance ('keep X 10 cm from Y') is read as a minimum")
+        return "min"
+    raise Unreadable("I could not tell whether the mug should be near or away from it, or how far.")
+
+
+def _sides(p: Parts) -> tuple[Selector, Selector]:
+    subj = selector(p.subj) if p.subj else MUG
+    tgt = selector(p.tgt)
+    if not is_mugish(subj) and is_mugish(tgt):
+        subj, tgt = tgt, subj  # "laptops need a buffer from cups": the mug is what moves
+    return subj, tgt
+
+
+def read(p: Parts) -> Fields:
+    each = p.alt in ("spacing", "group")
+    if p.has("TOUCH"):
+        if not p.negated:
+            raise Unreadable(
+                "A rule that mugs should touch something is not one I can place.",
+                "Say 'keep mugs within 5 cm of the laptop'.",
+            )
+        q = p.length()
+        pol, thr, defaulted = "min", (q.value if q else TOUCH_CM), q is None
+    elif p.has("OFF") or (p.has("ON") and p.alt == "gap"):
+        if p.has("ON") and not p.negated:
+            raise Unreadable("A mug on top of another object is not a place I can suggest.")
+        pol, thr, defaulted = "min", TOUCH_CM, False
+        p.notes.append(
+            "'off' (or 'not on') an object is read as not touching it: footprints at least 1 cm apart"
+        )
+    else:
+        pol = _polarity(p)
+        thr, defaulted = _threshold(p, pol, each)
+    if each:
+        subj = selector(p.subj) if p.subj else MUG
+        target = {"kind": "each_other", "word": "each other"}
+        if p.has("ZONE"):
+            p.notes.append("the designated area is not marked in the scene; only the grouping is checked")
+        return dict(subject=subj, target=target, relation=f"{pol}_gap", threshold_cm=thr, defaulted=defaulted)
+    if not p.tgt:
+        raise Unreadable("The rule names no object to keep the distance from.")
+    subj, tgt = _sides(p)
+    return dict(subject=subj, target=tgt, relation=f"{pol}_gap", threshold_cm=thr, defaulted=defaulted)
+
+
+READERS = {"gap": read, "pair": read, "spacing": read, "group": read}
