@@ -137,6 +137,12 @@ class MugposAgentExecutor(AgentExecutor):
             parts.append(
                 picture_part(outcome.picture.data, outcome.picture.mime, f"photo-{i + 1}-annotated.{ext}")
             )
+        if request.args.get("report") and request.skill == "analyze-desk":
+            from mugpos.reports import render_report
+
+            pic = outcome.picture
+            report = await render_report(self.app.settings, result, None, pic.data if pic else None)
+            parts.append(picture_part(report.data, report.mime, f"photo-{i + 1}-report.png"))
         aid = result.get("analysis_id")
         await updater.add_artifact(parts, name=f"photo-{i + 1}-{'analysis' if request.skill == 'analyze-desk' else 'suggestion'}",
                                    metadata={"photo": i + 1, "name": photo.name, "ok": True, "analysis_id": aid})  # fmt: skip

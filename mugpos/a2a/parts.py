@@ -69,6 +69,8 @@ def read_message(message: Message, max_photos: int) -> AgentRequest:
             args.update(value)
     meta = MessageToDict(message.metadata) if message.HasField("metadata") else {}
     skill = _skill(args.pop("skill", None) or meta.get("skill"))
+    if meta.get("report"):  # a report card per photo, beside the annotated picture
+        args.setdefault("report", True)
     if len(photos) > max_photos:
         raise bad_request(
             f"the message carries {len(photos)} photos; the limit is {max_photos}",

@@ -6,7 +6,8 @@ module each: per-stage latency of one analysis (`stages`), detector throughput t
 MicroBatcher (on and off) against plain Ultralytics `predict` one by one on the same model and photos
 (`throughput`), cache hit latency per tier (`cache`), cold start (process start to MCP `initialize`,
 and to the first finished analysis) and peak memory (`cold`), an analysis through the MCP door beside
-`engine.analyze` (`door`); `report` holds the bars and the table.
+`engine.analyze` (`door`), and whether an open dashboard costs a served analysis anything
+(`dashboard`); `report` holds the bars and the table.
 Each section that cannot run (no redis-server, say) says why instead of failing the run. Importing
 this package is light (no torch): the CLI builds its `bench` arguments from it.
 """
@@ -90,6 +91,7 @@ def _describe(cfg: BenchConfig) -> dict[str, Any]:
 async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
     from mugpos.bench.cache import cache_tiers
     from mugpos.bench.cold import cold_start
+    from mugpos.bench.dashboard import dashboard_section
     from mugpos.bench.door import door_section
     from mugpos.bench.stages import stages
     from mugpos.bench.throughput import throughput
@@ -102,6 +104,9 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
         with section(result, "door") as out:
             settings = settings_for(cfg, data_dir=cfg.workdir / "door-engine-data")
             out.update(await door_section(settings, child_env(cfg), cfg.images, cfg.workdir, quick=cfg.quick))
+    if "dashboard" in cfg.sections:  # a served analysis with and without an open dashboard
+        with section(result, "dashboard") as out:
+            out.update(await dashboard_section(child_env(cfg), cfg.images, Path.cwd(), quick=cfg.quick))
     app = None
     with section(result, "load") as out:
         app = await _load(cfg, out)

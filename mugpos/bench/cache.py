@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from mugpos.bench.config import BenchConfig, elapsed_ms, median, settings_for
+from mugpos.bench.config import BenchConfig, elapsed_ms, free_port, median, settings_for
 
 
 async def cache_tiers(cfg: BenchConfig, engine: Any, out: dict[str, Any]) -> None:
@@ -77,9 +77,7 @@ def _redis(cfg: BenchConfig) -> Iterator[tuple[str | None, str]]:
     if exe is None:
         yield None, "no --redis-url and no redis-server on PATH"
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

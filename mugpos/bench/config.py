@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -53,8 +54,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold,door",
-        help="which sections to run (default: all of throughput,stages,cache,cold,door)",
+        default="throughput,stages,cache,cold,door,dashboard",
+        help="which sections to run (default: all of throughput,stages,cache,cold,door,dashboard)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
@@ -233,6 +234,13 @@ def child_env(cfg: BenchConfig) -> dict[str, str]:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+def free_port() -> int:
+    """A loopback port nothing listens on yet, for a server this run starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def median(xs: list[float]) -> float:
     return round(statistics.median(xs), 3) if xs else float("nan")
 

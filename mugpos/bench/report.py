@@ -134,9 +134,11 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(cold)}")
+    from mugpos.bench.dashboard import dashboard_table
     from mugpos.bench.door import door_table
 
     door_table(result.get("door") or {}, w)
+    dashboard_table(result.get("dashboard") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()
     w("bars")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mugpos.scene.geometry import MugPosition, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
+from mugpos.scene.positions import plane_to_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -108,12 +109,42 @@ def _arrow(
     )
 
 
-def _nearest_edge(mug: MugPosition) -> tuple[str, float]:
+def _nearest_edge(mug: MugPosition) -> tuple[str, float] | None:
+    """The nearest edge the photo shows, or None when it shows none (no table, or all cut)."""
     e = mug.edges_cm
-    name, value = min(
-        (("left", e.left), ("right", e.right), ("back", e.back), ("front", e.front)), key=lambda t: t[1]
-    )
-    return name, value
+    seen = [
+        (n, v)
+        for n, v in (("left", e.left), ("right", e.right), ("back", e.back), ("front", e.front))
+        if v is not None
+    ]
+    return min(seen, key=lambda t: t[1]) if seen else None
+
+
+def _draw_table(draw: Any, scene: Scene, lw: int, fs: int, img_w: int) -> bool:
+    """The measured table footprint in perspective: edges the photo shows solid, cut ones dashed.
+    False when the scene carries no measured table."""
+    surf = scene.surface
+    if surf is None:
+        return False
+    x1, y1, x2, y2 = surf.footprint_cm
+    corners = {"fl": (x1, y1), "fr": (x2, y1), "br": (x2, y2), "bl": (x1, y2)}
+    pts = plane_to_image(scene, list(corners.values()))
+    if pts is None:
+        return False
+    p = dict(zip(corners, pts, strict=True))
+    sides = {"front": ("fl", "fr"), "right": ("fr", "br"), "back": ("br", "bl"), "left": ("bl", "fl")}
+    for name, (a, b) in sides.items():
+        edge = surf.edges[name]  # type: ignore[index]
+        if edge.seen:
+            draw.line((*p[a], *p[b]), fill=SURFACE, width=lw * 2)
+        else:
+            _dashed_line(draw, p[a], p[b], (150, 150, 150), max(1, lw // 2), dash=lw * 3)
+    seen = [n for n, e in surf.edges.items() if e.seen]
+    what = surf.id if surf.kind == "table" else "no table: region inferred"
+    text = f"{what} | edges seen: {', '.join(seen) if seen else 'none'}"
+    anchor = min(pts, key=lambda q: (q[1], q[0]))
+    _label(draw, (max(anchor[0], 0), max(anchor[1], 0) + lw + fs * 1.4), text, SURFACE, fs, img_w)
+    return True
 
 
 def draw_analysis(
@@ -124,8 +155,9 @@ def draw_analysis(
     highlight_ids: Iterable[str] = (),
     notes: dict[str, str] | None = None,
 ) -> Image.Image:
-    """All objects boxed and labelled; mugs in orange with zone and nearest-edge distance; objects
-    involved in a violation in red; the supporting surface outlined."""
+    """All objects boxed and labelled; mugs in orange with zone and distance to the nearest edge the
+    photo shows; objects involved in a violation in red; the measured table footprint drawn in
+    perspective, seen edges solid and edges the frame cuts dashed (else the surface box outlined)."""
     from PIL import ImageDraw
 
     out = image.convert("RGB").copy()
@@ -136,8 +168,9 @@ def draw_analysis(
     by_id = {m.object_id: m for m in mugs}
 
     surface_ids = {m.surface_id for m in mugs if m.surface_id} or {surface_for(scene).id}
+    drawn = _draw_table(draw, scene, lw, fs, out.width)
     for obj in scene.objects:
-        if obj.label in SURFACE_LABELS and obj.id in surface_ids:
+        if obj.label in SURFACE_LABELS and obj.id in surface_ids and not drawn:
             _dashed_rect(draw, obj.box, SURFACE, lw)
             _label(
                 draw,
@@ -159,8 +192,9 @@ def draw_analysis(
         text = f"{obj.id} {obj.confidence:.2f}" if obj.confidence < 1.0 else f"{obj.id}"
         mug = by_id.get(obj.id or "")
         if mug is not None:
-            edge, cm = _nearest_edge(mug)
-            text = f"{obj.id} | {mug.zone} | {cm:.0f} cm to {edge} edge"
+            near = _nearest_edge(mug)
+            where = f"{near[1]:.0f} cm to {near[0]} edge" if near else "no table edge in view"
+            text = f"{obj.id} | {mug.zone} | {where}"
         if obj.advisory is not None:
             text += f" | {obj.advisory.label}?"
         if obj.id in notes:

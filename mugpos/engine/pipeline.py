@@ -15,14 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
+from mugpos.engine.exif import read_focal_35mm
 from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
-from mugpos.scene.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.scene.geometry import MugPosition, Relation, Surface, surface_for
+from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
-from mugpos.scene.scale import estimate_scale
+from mugpos.scene.positions import mug_position, mug_relations, scale_of
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,26 +66,69 @@ class SceneAnalysis(BaseModel):
     models: dict[str, str | None] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     warnings: list[str] = Field(default_factory=list)
+    _desk: Desk | None = PrivateAttr(None)
+
+    @property
+    def desk(self) -> Desk:
+        """The measured desk (fitted once per process; a stored analysis is measured again from its
+        boxes and hints, which reproduces the same plane, provenance included)."""
+        if self._desk is None:
+            self._desk = measure_desk(self.scene)
+        return self._desk
 
 
 def measure_scene(
     scene: Scene, *, px_per_cm: float | None = None
 ) -> tuple[Scene, Scale, Surface, list[MugPosition], list[Relation]]:
-    """Pure geometry stage: scale, surface, mug positions and relations for a scene."""
-    if px_per_cm is not None:
-        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
-    scale = estimate_scale(scene)
-    scene = scene.model_copy(update={"px_per_cm": round(scale.px_per_cm, 4)})
-    surface = surface_for(scene)
-    mugs = [mug_position(scene, m, scale) for m in scene.mugs]
-    relations = mug_relations(scene, scale)
+    """The measure stage (pure): the ground plane, footprints, the table, mug positions, relations.
+
+    The returned scene carries `plane`, `surface` and each object's `footprint_cm`; its
+    `px_per_cm` stays what the caller gave (None when estimated), so measuring it again, as a
+    re-check of a stored analysis does, reports the same provenance instead of "given".
+    """
+    scene, _desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
     return scene, scale, surface, mugs, relations
 
 
-def scale_warnings(scale: Scale) -> list[str]:
-    if scale.source != "assumed":
-        return []
-    return [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
+def measure_desk_scene(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, Desk, Scale, Surface, list[MugPosition], list[Relation]]:
+    """`measure_scene`, also returning the measured Desk for rules to reuse."""
+    if px_per_cm is not None:
+        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
+    bare = scene.model_copy(
+        update={
+            "plane": None,
+            "surface": None,
+            "objects": [o.model_copy(update={"footprint_cm": None}) for o in scene.objects],
+        }
+    )
+    desk = measure_desk(bare)
+    measured = desk.measured_scene()
+    desk.scene = measured
+    scale = scale_of(desk)
+    surface = surface_for(measured)
+    mugs = [mug_position(desk, m) for m in measured.mugs]
+    relations = mug_relations(desk)
+    return measured, desk, scale, surface, mugs, relations
+
+
+def scale_warnings(scale: Scale, scene: Scene | None = None) -> list[str]:
+    out = []
+    if scale.source == "assumed":
+        out.append(f"scale assumed ({scale.note}); pass px_per_cm or camera for real centimetres")
+    surf = scene.surface if scene is not None else None
+    if surf is not None:
+        hidden = [n for n, e in surf.edges.items() if not e.seen]
+        if surf.kind == "inferred":
+            out.append(
+                "no table detected: edge rules cannot be judged (the photo's border is not a table edge)"
+            )
+        elif hidden:
+            out.append(
+                f"the photo does not show the table's {', '.join(hidden)} edge: distances to it are lower bounds"
+            )
+    return out
 
 
 class Engine:
@@ -238,7 +283,8 @@ class Engine:
         t0 = time.perf_counter()
         detections = unfit(await self._det_batcher.submit(fitted.array), fitted)
         timings.detect_ms = _ms(t0)
-        scene = Scene(image=ImageInfo(width=img.width, height=img.height), objects=detections)
+        info = ImageInfo(width=img.width, height=img.height, focal_35mm=read_focal_35mm(img.data))
+        scene = Scene(image=info, objects=detections)
 
         embedding: list[float] | None = None
         warnings: list[str] = []
@@ -260,9 +306,9 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
 
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
+        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
         timings.geometry_ms = _ms(t0)
-        warnings.extend(scale_warnings(scale))
+        warnings.extend(scale_warnings(scale, scene))
         result = SceneAnalysis(
             image=scene.image,
             image_sha256=img.sha256,
@@ -280,6 +326,7 @@ class Engine:
             timings=timings,
             warnings=warnings,
         )
+        result._desk = desk
         timings.total_ms = _ms(t_start)
         self.analyses += 1
         if self.cache is not None:
@@ -289,8 +336,8 @@ class Engine:
     def analyze_scene(self, scene: Scene) -> SceneAnalysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene)
-        return SceneAnalysis(
+        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
+        out = SceneAnalysis(
             image=scene.image,
             scene=scene,
             scale=scale,
@@ -299,8 +346,10 @@ class Engine:
             relations=relations,
             embedder="not used: scene supplied by the client",
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
-            warnings=scale_warnings(scale),
+            warnings=scale_warnings(scale, scene),
         )
+        out._desk = desk
+        return out
 
     async def embed_text(self, text: str) -> list[float]:
         await self.wait_ready()

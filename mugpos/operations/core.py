@@ -215,7 +215,7 @@ def _evaluate(rules: list[Rule], analysis: SceneAnalysis) -> list[Any]:
         return []
     from mugpos.rules.evaluator import evaluate
 
-    return evaluate(rules, analysis.scene, analysis.scale)
+    return evaluate(rules, analysis.scene, analysis.scale, analysis.desk)
 
 
 def _first_error(exc: Exception) -> str:

@@ -280,7 +280,7 @@ def _instruction(label: str, dx_cm: float, dy_cm: float) -> str:
 
 def solve(rules: list[Rule], scene: Scene, scale: Scale) -> Suggestions:
     """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together."""
-    lay = Layout(scene, scale)
+    lay = Layout(scene, scale, point_only=True)
     movable = _movable_rules(rules)
     out = Suggestions()
     for rule in rules:

@@ -129,7 +129,10 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
     async with serve_app(agent_settings(auth_token=TOKEN)) as (url, _):
         client = await a2a_client(url, TOKEN, streaming=False)
         events = await collect(
-            client, message(photo_part(coffee_png), new_text_part("keep mugs in the left half"))
+            client,
+            message(
+                photo_part(coffee_png), new_text_part("keep mugs in the left half"), metadata={"report": True}
+            ),
         )
     task = final_task(events)
     assert len(events) == 1 and task.status.state == TaskState.TASK_STATE_COMPLETED
@@ -140,6 +143,8 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
     picture = photo.parts[1]
     assert picture.media_type == "image/jpeg" and picture.raw[:3] == b"\xff\xd8\xff"
     assert picture.filename == "photo-1-annotated.jpeg"
+    report = photo.parts[2]  # asked for with metadata {"report": true}: the local card (no Templated key)
+    assert report.media_type == "image/png" and report.filename == "photo-1-report.png"
 
 
 async def test_batch_streams_progress_per_photo_and_a_bad_photo_does_not_stop_the_rest(

@@ -204,3 +204,32 @@ async def test_redis_outbox_delivers_once(tmp_path: Path, request: pytest.Fixtur
     rx.stop()
     assert counts["sent"] == 12 and counts["retries"] >= 3
     assert all(rx.handled[i] == 1 for i in ids)
+
+
+@pytest.mark.slow
+async def test_the_served_app_sends_events_of_an_a2a_analysis(agent_settings, coffee_png: Path) -> None:
+    """`mugpos serve`'s own app: the webhook door's lifespan registers the outbox on the operations'
+    event sinks, so an analysis made through another door (A2A here) reaches the receiver, signed."""
+    from a2a.helpers.proto_helpers import new_raw_part, new_text_part
+    from a2a.types import Message, Role, SendMessageRequest
+    from conftest import a2a_client, serve_app
+
+    rx = Receiver(SECRET).start()
+    settings = agent_settings(webhook_urls=[rx.url], webhook_secret=SECRET)
+    async with serve_app(settings) as (url, app):
+        assert len(app.event_sinks) == 1
+        client = await a2a_client(url, None, streaming=False)
+        parts = [new_raw_part(coffee_png.read_bytes(), media_type="image/png", filename="coffee.png"),
+                 new_text_part("keep mugs in the left half")]  # fmt: skip
+        request = SendMessageRequest(message=Message(role=Role.ROLE_USER, message_id="m-1", parts=parts))
+        _ = [ev async for ev in client.send_message(request)]
+        t0 = time.monotonic()
+        while len(rx.handled) < 2 and time.monotonic() - t0 < 30:
+            await asyncio.sleep(0.05)
+    assert app.event_sinks == []  # unregistered when the server stopped
+    rx.stop()
+    types = sorted(b["type"] for b in rx.bodies.values())
+    assert types == ["analysis.completed", "rule.violated"]
+    violated = next(b for b in rx.bodies.values() if b["type"] == "rule.violated")
+    assert violated["data"]["rule"]["text"] == "keep mugs in the left half"
+    assert violated["data"]["analysis_id"].startswith("a-")

@@ -38,16 +38,6 @@ const provider = new Provider(issuer, {
     },
   },
   pkce: { required: () => true },
-  loadExistingGrant: async (ctx) => {
-    // Consent for the stock interactions: grant what was asked (the tests play the user).
-    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
-    grant.addOIDCScope('openid offline_access');
-    for (const resource of [].concat(ctx.oidc.params.resource || [])) grant.addResourceScope(resource, SCOPES);
-    await grant.save();
-    return grant;
-  },
 });
 provider.proxy = false;
 provider.use(async (ctx, next) => {

@@ -17,6 +17,7 @@ import pytest
 from tests_auth_support import (
     BOTH,
     STATIC_TOKEN,
+    MemoryTokens,
     MugposServer,
     OidcServer,
     claims_of,
@@ -244,26 +245,6 @@ def test_rotated_keys_are_picked_up(needs_oidc: None, tmp_path: Path) -> None:
             assert r.status_code == 200, r.text  # an unknown kid makes the server re-read the keys
             assert after.hits("/jwks") == 1
             assert post(srv, INIT, old).status_code == 401  # the retired key no longer signs anything
-
-
-class MemoryTokens:
-    """The SDK's TokenStorage, in memory (what a client keeps between calls)."""
-
-    def __init__(self) -> None:
-        self.tokens: Any = None
-        self.client: Any = None
-
-    async def get_tokens(self) -> Any:
-        return self.tokens
-
-    async def set_tokens(self, tokens: Any) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> Any:
-        return self.client
-
-    async def set_client_info(self, client_info: Any) -> None:
-        self.client = client_info
 
 
 @pytest.mark.anyio

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from testkit import free_port  # re-exported: the auth and conformance tests import it from here
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "oidc_provider.mjs"
@@ -63,12 +64,6 @@ def missing_reason() -> str | None:
     if oidc_module() is None:
         return "oidc-provider not installed: set MUGPOS_NPM_OIDC_PROVIDER (.ci/run: npm_tool oidc-provider)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rsa_jwk(kid: str) -> dict[str, Any]:
@@ -161,6 +156,26 @@ def tamper(token: str, **claims: Any) -> str:
 def claims_of(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+class MemoryTokens:
+    """The SDK's TokenStorage, in memory (what a client keeps between calls)."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client = client_info
 
 
 # --- a real `mugpos serve --transport streamable-http` configured for OAuth ------------------------

@@ -1,11 +1,11 @@
-"""Fixtures for the operator door: a guarded HTTP server (helpers in dashboard_helpers.py)."""
+"""Fixtures for the operator door: a guarded streamable-HTTP server (helpers in operator_helpers.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from dashboard_helpers import TOKEN
+from operator_helpers import TOKEN
 from testkit import child_env, http_server
 
 

@@ -1,8 +1,4 @@
-"""Helpers for the operator-door tests: an MCP client over HTTP with the token, a real Prometheus, Chromium.
-
-Plain functions, imported by name (`from dashboard_helpers import ...`), not from conftest.py: several
-folders have a conftest module and which one `import conftest` finds depends on collection order.
-"""
+"""Helpers for the operator door tests: an MCP client for a guarded server, a real Prometheus, Chromium."""
 
 from __future__ import annotations
 
