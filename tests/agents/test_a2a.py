@@ -23,7 +23,7 @@ from a2a.types import (
     SendMessageRequest,
     TaskState,
 )
-from conftest import a2a_client, bearer, serve_app
+from agents_helpers import a2a_client, bearer, serve_app
 from google.protobuf.json_format import MessageToDict
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

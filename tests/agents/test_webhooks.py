@@ -212,7 +212,7 @@ async def test_the_served_app_sends_events_of_an_a2a_analysis(agent_settings, co
     event sinks, so an analysis made through another door (A2A here) reaches the receiver, signed."""
     from a2a.helpers.proto_helpers import new_raw_part, new_text_part
     from a2a.types import Message, Role, SendMessageRequest
-    from conftest import a2a_client, serve_app
+    from agents_helpers import a2a_client, serve_app
 
     rx = Receiver(SECRET).start()
     settings = agent_settings(webhook_urls=[rx.url], webhook_secret=SECRET)
