@@ -143,6 +143,10 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
     picture = photo.parts[1]
     assert picture.media_type == "image/jpeg" and picture.raw[:3] == b"\xff\xd8\xff"
     assert picture.filename == "photo-1-annotated.jpeg"
+    kept = task.history[0].parts[0]  # the stored history names the photo instead of keeping its bytes
+    assert not kept.HasField("raw") and kept.text.startswith(
+        f"[photo coffee.png: {coffee_png.stat().st_size} bytes"
+    )
     report = photo.parts[2]  # asked for with metadata {"report": true}: the local card (no Templated key)
     assert report.media_type == "image/png" and report.filename == "photo-1-report.png"
 
