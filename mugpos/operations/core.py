@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from mugpos.engine.pipeline import Engine, SceneAnalysis
+from mugpos.engine.analysis import Analysis
+from mugpos.engine.pipeline import Engine
 from mugpos.errors import NotFound
 from mugpos.results import AnalyzeResult
 from mugpos.results.uris import RESOURCE_PREFIX, layout_uri
@@ -210,7 +211,7 @@ def new_analysis_id() -> str:
     return f"a-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:10]}"
 
 
-def _evaluate(rules: list[Rule], analysis: SceneAnalysis) -> list[Any]:
+def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
     if not rules:
         return []
     from mugpos.rules.evaluator import evaluate

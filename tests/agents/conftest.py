@@ -1,4 +1,4 @@
-"""Fixtures for the agent doors (settings); the server and client helpers are in agents_helpers.py."""
+"""Fixtures for the agent-door tests (helpers in agent_helpers.py): settings on the real COCO weights."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Helpers for the agent doors: a real HTTP server (uvicorn on loopback) with the A2A routes behind
-the same guard as the MCP door, and the a2a-sdk client pointed at it.
-
-Plain functions imported by name (`from agents_helpers import ...`), not from conftest.py: several
-folders have a conftest module and which one `import conftest` finds depends on collection order.
-"""
+"""Helpers for the agent-door tests: a real HTTP server (`mugpos serve`'s own app, uvicorn on
+loopback) and the a2a-sdk client pointed at it. (A module of its own: `conftest` is a name every
+test folder shares.)"""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from testkit import free_port
+from testkit import free_port  # re-exported for the agent tests
 
 from mugpos.settings import Settings
 
