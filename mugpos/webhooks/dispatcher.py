@@ -139,6 +139,7 @@ class WebhookDispatcher:
     async def _loop(self) -> None:
         pruned_at = 0.0
         while True:
+            self._wake.clear()  # before looking: a publish from here on wakes the next wait at once
             try:
                 await self.run_once()
                 if self.clock() - pruned_at > 3600:  # sent deliveries are kept a week, then forgotten
@@ -151,7 +152,6 @@ class WebhookDispatcher:
             except Exception:
                 log.exception("webhook sender: outbox trouble; trying again shortly")
                 wait = self.config.poll_s
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
 
