@@ -215,6 +215,7 @@ class EventFeed:
     """A short ring of recent events plus live subscribers; thread-safe, loop-aware."""
 
     keep: int = 30
+    closing: bool = False  # set when the server stops: open streams end instead of holding it up
     _ring: deque[Event] = field(default_factory=deque)
     _subs: list[_Subscriber] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

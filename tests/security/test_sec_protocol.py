@@ -52,16 +52,15 @@ def test_a_body_that_is_not_a_jsonrpc_request_is_invalid_request(open_server: Ht
 async def test_prompts_get_errors_are_invalid_params_without_a_traceback(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from mcp import Client
     from mcp.shared.exceptions import MCPError
+    from testkit import open_mcp_client
 
-    from mugpos.mcp_server.server import build_server
     from mugpos.operations import Mugpos
     from mugpos.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=tmp_path, detector_weights="yolov8n.yaml", embedder="none")  # type: ignore[call-arg]
     caplog.set_level(logging.INFO)
-    async with Client(build_server(Mugpos(settings))) as client:
+    async with open_mcp_client(Mugpos(settings)) as client:
         with pytest.raises(MCPError) as unknown:
             await client.get_prompt("no_such_prompt", {})
         assert unknown.value.code == -32602 and "no_such_prompt" in unknown.value.message
