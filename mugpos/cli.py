@@ -104,12 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="measure latency, throughput, cache and cold start")
-    try:
-        from mugpos.bench import add_bench_arguments
+    from mugpos.bench import add_bench_arguments
 
-        add_bench_arguments(b)
-    except ImportError:  # pragma: no cover - bench is part of the package
-        pass
+    add_bench_arguments(b)
 
     e = sub.add_parser("export", help="export detector weights to ONNX or TensorRT")
     e.add_argument("--format", choices=["onnx", "engine"], required=True)
@@ -119,12 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dynamic", action="store_true")
     e.add_argument("--batch", type=int, default=1)
 
-    try:
-        from mugpos.deploy.runpod_api import add_deploy_arguments
+    from mugpos.deploy.runpod_api import add_deploy_arguments
 
-        add_deploy_arguments(sub)
-    except ImportError:  # pragma: no cover
-        pass
+    add_deploy_arguments(sub)
     return p
 
 

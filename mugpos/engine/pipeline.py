@@ -356,13 +356,6 @@ class Engine:
         vec = await asyncio.to_thread(self.embedder.embed_texts, [text])
         return [float(x) for x in vec[0]]
 
-    async def embed_image(self, img: LoadedImage) -> list[float] | None:
-        await self.wait_ready()
-        if self._emb_batcher is None:
-            return None
-        vec = await self._emb_batcher.submit(img.image)
-        return [float(x) for x in vec]
-
     def status(self) -> dict[str, Any]:
         det, emb = self.detector, self.embedder
         return {

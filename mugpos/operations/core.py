@@ -99,12 +99,12 @@ class Core:
                 logging.getLogger("mugpos").exception("event sink failed for %s", event)
 
     # --- edges, each opened on first use by what needs it ----------------------------------
-    async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
+    async def _edge(self, attr: str, open_edge: Callable[[Settings], Awaitable[Any]]) -> Any:
         """Open the store held in `attr` once (rule management never pays for the layouts)."""
         if getattr(self, attr) is None:
             async with self._open_lock:
                 if getattr(self, attr) is None:
-                    setattr(self, attr, await _maybe_await(open_edge(self.settings)))
+                    setattr(self, attr, await open_edge(self.settings))
         return getattr(self, attr)
 
     async def _rule_store(self) -> RuleStore:
@@ -233,7 +233,3 @@ def _first_error(exc: Exception) -> str:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-async def _maybe_await(x: Any) -> Any:
-    return await x if asyncio.iscoroutine(x) else x

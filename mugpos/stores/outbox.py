@@ -52,6 +52,7 @@ class Outbox(Protocol):
     async def get(self, delivery_id: str) -> Delivery | None: ...
     async def next_due(self) -> float | None: ...
     async def counts(self) -> dict[str, int]: ...
+    async def prune(self, sent_before: float) -> int: ...
     def status(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
@@ -177,6 +178,17 @@ class SqliteOutbox:
 
         return await self._run(read)
 
+    async def prune(self, sent_before: float) -> int:
+        """Forget deliveries sent before `sent_before` (dead ones stay until someone looks)."""
+
+        def delete() -> int:
+            with self._connect() as db:
+                return db.execute(
+                    "DELETE FROM deliveries WHERE status='sent' AND sent_at < ?", (sent_before,)
+                ).rowcount
+
+        return await self._run(delete)
+
     def status(self) -> dict[str, Any]:
         return {"backend": "sqlite", "path": str(self.path)}
 
@@ -296,6 +308,9 @@ class RedisOutbox:
             "attempts": int(stats.get("attempts", 0)),
             "retries": int(stats.get("retries", 0)),
         }
+
+    async def prune(self, sent_before: float) -> int:
+        return 0  # sent deliveries expire by themselves after `keep_s`
 
     def status(self) -> dict[str, Any]:
         return {"backend": "redis", "prefix": self.prefix}

@@ -27,6 +27,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from mugpos.bench.config import free_port
+
 CONCURRENT = 16
 SERVER_STAGES = ("load_ms", "decode_ms", "detect_ms", "geometry_ms", "rules_ms", "annotate_ms", "store_ms")
 
@@ -91,12 +93,6 @@ async def engine_side(settings: Any, photos: list[Path]) -> dict[str, Any]:
 
 
 # --- servers --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIterator[Any]:
     """An SDK client connected to a fresh `python -m mugpos serve` over `transport`."""
@@ -114,7 +110,7 @@ async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIte
         return
     from mcp.client.streamable_http import streamable_http_client
 
-    port = _free_port()
+    port = free_port()
     args = ["-m", "mugpos", "serve", "--transport", "streamable-http", "--port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
