@@ -11,13 +11,16 @@ its models (which detector, which embedder) stay named.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, PrivateAttr
 
 from mugpos.engine.timings import Timings
 from mugpos.scene.geometry import MugPosition, Relation, Surface
-from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import ImageInfo, Scale, Scene
+
+if TYPE_CHECKING:
+    from mugpos.scene.measure import Desk
 
 
 class ImageRef(ImageInfo):
@@ -57,5 +60,7 @@ class Analysis(BaseModel):
         """The measured desk (fitted once per process; a stored analysis is measured again from its
         boxes and hints, which reproduces the same plane, provenance included)."""
         if self._desk is None:
+            from mugpos.scene.measure import measure_desk  # scipy: kept off the import path
+
             self._desk = measure_desk(self.scene)
         return self._desk

@@ -284,7 +284,8 @@ def encode_image(img: Image.Image, settings: Settings, *, max_side: int | None =
     if fmt == "webp":
         im.save(buf, "WEBP", quality=settings.annotated_quality, method=4)
     elif fmt == "jpeg":
-        im.save(buf, "JPEG", quality=settings.annotated_quality, optimize=True)
+        # No Huffman optimisation: ~2 % smaller files for 3x the encoding time on every call.
+        im.save(buf, "JPEG", quality=settings.annotated_quality)
     else:
         im.save(buf, "PNG", optimize=True)
     return buf.getvalue(), _MIME[fmt]

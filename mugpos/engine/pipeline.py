@@ -21,9 +21,7 @@ from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
 from mugpos.scene.geometry import MugPosition, Relation, Surface, surface_for
-from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
-from mugpos.scene.positions import mug_position, mug_relations, scale_of
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +31,7 @@ if TYPE_CHECKING:
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
+    from mugpos.scene.measure import Desk
 
 log = logging.getLogger("mugpos.engine")
 
@@ -70,6 +69,11 @@ def measure_desk_scene(
     scene: Scene, *, px_per_cm: float | None = None
 ) -> tuple[Scene, Desk, Scale, Surface, list[MugPosition], list[Relation]]:
     """`measure_scene`, also returning the measured Desk for rules to reuse."""
+    # Imported here: the plane fit brings scipy (~1 s), which `initialize` must not wait for; the
+    # model loader imports it in the background (`Engine._load`).
+    from mugpos.scene.measure import measure_desk
+    from mugpos.scene.positions import mug_position, mug_relations, scale_of
+
     if px_per_cm is not None:
         scene = scene.model_copy(update={"px_per_cm": px_per_cm})
     bare = scene.model_copy(
@@ -176,6 +180,11 @@ class Engine:
                 self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
             else:
                 self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
+            if self.settings.warmup:
+                self._stage = "warming the stages"
+                t0 = time.perf_counter()
+                _warm_stages()
+                self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             self._stage = "ready"
         except BaseException as exc:  # surfaced to every waiting caller
@@ -285,7 +294,11 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
 
         t0 = time.perf_counter()
-        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
+        # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where
+        # it would stall every other request and the batcher's dispatch.
+        scene, desk, scale, surface, mugs, relations = await asyncio.to_thread(
+            measure_desk_scene, scene, px_per_cm=px_per_cm
+        )
         timings.geometry_ms = _ms(t0)
         warnings.extend(scale_warnings(scale, scene))
         result = Analysis(
@@ -380,6 +393,26 @@ class Engine:
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
+
+
+def _warm_stages() -> None:
+    """What the first analysis would otherwise pay for after the models: the measure stage's imports
+    (scipy) and one plane fit, the image codecs, and the picture's fonts."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+
+    from mugpos.engine.annotate import draw_analysis
+
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 640, "height": 480},
+            "objects": [
+                {"label": "cup", "box": [300, 200, 360, 270]},
+                {"label": "dining table", "box": [0, 150, 640, 480]},
+            ],
+        }
+    )
+    measured, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
+    draw_analysis(Image.new("RGB", (640, 480)), measured, mugs)
 
 
 def _ms(t0: float) -> float:

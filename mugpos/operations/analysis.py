@@ -54,7 +54,7 @@ class AnalysisOps(Core):
         if progress:
             await progress(0.8, "checking rules")
         t0 = time.perf_counter()
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         analysis.timings.rules_ms = _ms(t0)
         result = self._analyze_result(analysis, verdicts)
         picture = None
@@ -217,7 +217,7 @@ class AnalysisOps(Core):
                 raise SceneError(
                     f"scene has {len(parsed.objects)} objects; the limit is {self.settings.max_scene_objects}"
                 )
-            return self.engine.analyze_scene(parsed), None
+            return await asyncio.to_thread(self.engine.analyze_scene, parsed), None
         if analysis_id is not None:  # as it was measured: same scale, source and uncertainty
             return await self.get_analysis(analysis_id), None
         assert image is not None
@@ -237,7 +237,7 @@ class AnalysisOps(Core):
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, _ = await self._scene_analysis(image, analysis_id, scene, progress)
         return CheckResult(
-            rules=_evaluate(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
+            rules=await _evaluate_off_loop(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
         )
 
     async def suggest(
@@ -255,7 +255,7 @@ class AnalysisOps(Core):
 
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, img = await self._scene_analysis(image, analysis_id, scene, progress)
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
         solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale)
@@ -317,3 +317,9 @@ class AnalysisOps(Core):
             return Picture(data, mime)
 
         return await asyncio.to_thread(draw)
+
+
+async def _evaluate_off_loop(rules: list[Any], analysis: Analysis) -> list[Any]:
+    """Rules over the measured desk (a stored analysis fits its plane here first): CPU work that
+    stays off the event loop, where it would stall other requests."""
+    return await asyncio.to_thread(_evaluate, rules, analysis) if rules else []
