@@ -38,7 +38,7 @@ from prometheus_client import multiprocess as _mp
 
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
-# --- metrics (names and labels are the outside contract: DESIGN.md "The HTTP doors") ------------
+# --- metrics (names and labels are the outside contract: docs/operations.md "Metrics") ------------
 
 STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mugpos.stores.health import ComponentHealth
 from mugpos.stores.journal import Entry, Journal
 
 log = logging.getLogger("mugpos.keeping")
@@ -100,13 +101,14 @@ class Keeper:
             log.info("replayed %d journalled analyses into the stores", n)
         return n
 
-    def status(self) -> dict[str, Any]:
-        return {
-            **self.journal.status(),
-            "writing": len(self._tasks),
-            "failed": self.failed,
-            "last_error": self.last_error,
-        }
+    def status(self) -> ComponentHealth:
+        """The journal's health; degraded once an analysis could not be stored and waits in it."""
+        health = self.journal.status()
+        health.details.update(writing=len(self._tasks), failed=self.failed, last_error=self.last_error)
+        if self.failed:
+            health.degraded = True
+            health.reason = f"{self.failed} analyses kept only in the journal: {self.last_error}"
+        return health
 
     async def aclose(self) -> None:
         await self.drain()

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from testkit import open_mcp_client
 
 from mugpos.mcp_server.desk_app import DESK_URI, UI_TOOLS
-from mugpos.mcp_server.server import build_server
 
 pytestmark = pytest.mark.anyio
 HOST_DIR = Path(__file__).parent / "apps_host"
@@ -28,7 +27,7 @@ RULE = "keep mugs in the left half"
 
 
 async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(app: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         for name, tool in tools.items():
             ui = (tool.meta or {}).get("ui")
@@ -48,7 +47,7 @@ async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(app: Any) ->
 @pytest.mark.slow
 async def test_result_without_apps_is_unchanged(app: Any, coffee_png: Path) -> None:
     """A client that never negotiated Apps gets the same content as before: headline, JSON, picture."""
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         done = await client.call_tool("analyze_image", {"image": str(coffee_png)})
     assert not done.is_error
     assert [c.type for c in done.content] == ["text", "text", "image"]
@@ -100,7 +99,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
     from playwright.async_api import Route, async_playwright
 
     bridge = bundle_bridge(tmp_path)
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         html = (await client.read_resource(DESK_URI)).contents[0].text
         arguments = {"image": str(coffee_png), "rules": [RULE]}
         done = await client.call_tool("analyze_image", arguments)

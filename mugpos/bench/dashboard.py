@@ -22,16 +22,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from mugpos.bench.config import free_port
 
 
 @contextlib.asynccontextmanager
 async def _server(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     args = [sys.executable, "-m", "mugpos", "serve", "--transport", "streamable-http", "--port", str(port)]
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

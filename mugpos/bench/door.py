@@ -27,6 +27,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from mugpos.bench.config import free_port
+
 CONCURRENT = 16
 SERVER_STAGES = ("load_ms", "decode_ms", "detect_ms", "geometry_ms", "rules_ms", "annotate_ms", "store_ms")
 
@@ -91,12 +93,6 @@ async def engine_side(settings: Any, photos: list[Path]) -> dict[str, Any]:
 
 
 # --- servers --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIterator[Any]:
     """An SDK client connected to a fresh `python -m mugpos serve` over `transport`."""
@@ -114,7 +110,7 @@ async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIte
         return
     from mcp.client.streamable_http import streamable_http_client
 
-    port = _free_port()
+    port = free_port()
     args = ["-m", "mugpos", "serve", "--transport", "streamable-http", "--port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -158,12 +154,13 @@ async def _call(client: Any, photo: Path) -> dict[str, Any]:
     return row
 
 
-async def door_side(transport: str, env: dict[str, str], cwd: Path, photos: list[Path]) -> dict[str, Any]:
-    """A warm server: sequential calls over `photos[:-16]`, then the last 16 at once."""
-    seq, burst = photos[:-CONCURRENT], photos[-CONCURRENT:]
+async def door_side(
+    transport: str, env: dict[str, str], cwd: Path, seq: list[Path], burst: list[Path], warm: Path
+) -> dict[str, Any]:
+    """A warm server: `seq` one after another, then `burst` all at once."""
     async with mcp_client(transport, env, cwd) as client:
-        await client.call_tool("analyze_image", {"image": _b64(photos[0]), "use_saved_rules": False})
-        rows = [await _call(client, p) for p in seq[1:]]
+        await client.call_tool("analyze_image", {"image": _b64(warm), "use_saved_rules": False})
+        rows = [await _call(client, p) for p in seq]
         t0 = time.perf_counter()
         await asyncio.gather(*(_call(client, p) for p in burst))
         burst_s = time.perf_counter() - t0
@@ -216,27 +213,33 @@ def worker_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dict[str
 async def door_section(
     settings: Any, env: dict[str, str], images: list[Path], workdir: Path, *, quick: bool
 ) -> dict[str, Any]:
-    """Everything above, in one run; ratios computed from medians measured in this run."""
-    n_seq = 8 if quick else 24
+    """Everything above, in one run; ratios computed from medians measured in this run.
+
+    Photo sets of the same make-up: block k holds twins (mirrored or cropped) of the same photos in
+    the same order, so the engine, the sequential and the concurrent runs do the same work (a busy
+    40-object table costs several times a lone coffee cup in the measure stage)."""
+    per = -(-CONCURRENT // len(images)) * len(images)
     folder = workdir / "door-photos"
-    photos = distinct_photos(images, 3 * (n_seq + CONCURRENT + 1) + 2, folder)
+    photos = distinct_photos(images, 5 * per + 3, folder)
+    blocks = [photos[k * per : k * per + CONCURRENT] for k in range(5)]
+    n_seq = CONCURRENT  # the same photos as the burst: quick or not, the ratio compares like with like
     allowed = [d for d in env.get("MUGPOS_ALLOWED_DIRS", "").split(os.pathsep) if d] + [str(folder)]
     env = {**env, "MUGPOS_ALLOWED_DIRS": os.pathsep.join(allowed)}
 
     def child(name: str) -> dict[str, str]:  # each server its own store: no replay of another's work
         return {**env, "MUGPOS_DATA_DIR": str(workdir / f"door-{name}-data")}
 
-    per = n_seq + CONCURRENT + 1
-    engine_photos, stdio_photos, http_photos = photos[:per], photos[per : 2 * per], photos[2 * per : 3 * per]
     out: dict[str, Any] = {
-        "photos": f"{len(photos)} distinct JPEGs (variants of {len(images)} photos), base64"
+        "photos": f"twins of {len(images)} photos as base64 JPEGs, every one distinct; "
+        f"{n_seq} one after another, {CONCURRENT} at once, the same photos' twins in each run"
     }
-    eng = await engine_side(settings, engine_photos[1 : n_seq + 1])
+    eng = await engine_side(settings, blocks[0][:n_seq])
     out["engine"] = {k: _median(v) for k, v in eng.items()}
-    for name, chunk in (("stdio", stdio_photos), ("streamable_http", http_photos)):
+    runs = {"stdio": (blocks[1], blocks[2]), "streamable_http": (blocks[3], blocks[4])}
+    for name, (seq, burst) in runs.items():
         transport = "stdio" if name == "stdio" else "streamable-http"
         try:
-            out[name] = await door_side(transport, child(name), workdir, chunk)
+            out[name] = await door_side(transport, child(name), workdir, seq[:n_seq], burst, photos[-3])
         except Exception as exc:  # one transport failing must not hide the other's figures
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     base = out["engine"].get("engine_analyze_ms")
@@ -244,9 +247,8 @@ async def door_section(
         rt = (out[name].get("median") or {}).get("round_trip_ms")
         if rt and base:
             out[name]["call_vs_engine_analyze"] = round(rt / base, 2)
-    cold_photo = photos[-1]
     out["cold_start"] = {
-        "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, cold_photo),
+        "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, photos[-1]),
         "runpod_worker": await asyncio.to_thread(
             worker_first_answer, child("cold-worker"), workdir, photos[-2]
         ),
