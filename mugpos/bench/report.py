@@ -67,6 +67,26 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
     if load:
         w(f"models ready: {load.get('models_ready_s', load.get('detector_s'))} s  {_skip_note(load)}")
     w()
+    for rows in (_throughput_rows, _stage_rows, _cache_rows):
+        rows(result, w)
+        w()
+    _cold_rows(result, w)
+    from mugpos.bench.dashboard import dashboard_table
+    from mugpos.bench.door import door_table
+
+    door_table(result.get("door") or {}, w)
+    dashboard_table(result.get("dashboard") or {}, w)
+    w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
+    w()
+    w("bars")
+    for name, b in result.get("bars", {}).items():
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[b["pass"]]
+        w(f"  {name:<24} {b['value']!s:>10}  {b['bar']:<8} {verdict}")
+    w(f"wall: {result.get('wall_s')} s")
+
+
+def _throughput_rows(result: dict[str, Any], w: Callable[..., None]) -> None:
+    """Detector throughput per concurrency, batcher on and off, and the baseline."""
     tp = result.get("throughput", {})
     w("detector throughput (images/s)")
     if "runs" in tp:
@@ -85,7 +105,10 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(tp)}")
-    w()
+
+
+def _stage_rows(result: dict[str, Any], w: Callable[..., None]) -> None:
+    """The per-stage medians of one analysis."""
     st = result.get("stages", {})
     w("one analysis, median ms")
     if "median_ms" in st:
@@ -106,7 +129,10 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         w(f"  share beyond the model calls: {100 * st['beyond_model_share']:.1f} %")
     else:
         w(f"  {_skip_note(st)}")
-    w()
+
+
+def _cache_rows(result: dict[str, Any], w: Callable[..., None]) -> None:
+    """Miss and hit latency per cache tier."""
     ca = result.get("cache", {})
     w("cache (engine.analyze), median ms")
     for tier in ("l2", "l1"):
@@ -121,7 +147,10 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
             w(f"  {tier}: {_skip_note(t)}")
     if not ca or ("l2" not in ca and "l1" not in ca):
         w(f"  {_skip_note(ca)}")
-    w()
+
+
+def _cold_rows(result: dict[str, Any], w: Callable[..., None]) -> None:
+    """Process start to MCP initialize and to the first analysis."""
     cold = result.get("cold_start", {})
     w("cold start")
     if cold and "initialize" in cold:
@@ -134,18 +163,6 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
         )
     else:
         w(f"  {_skip_note(cold)}")
-    from mugpos.bench.dashboard import dashboard_table
-    from mugpos.bench.door import door_table
-
-    door_table(result.get("door") or {}, w)
-    dashboard_table(result.get("dashboard") or {}, w)
-    w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
-    w()
-    w("bars")
-    for name, b in result.get("bars", {}).items():
-        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[b["pass"]]
-        w(f"  {name:<24} {b['value']!s:>10}  {b['bar']:<8} {verdict}")
-    w(f"wall: {result.get('wall_s')} s")
 
 
 def _skip_note(d: dict[str, Any]) -> str:

@@ -245,7 +245,6 @@ async def _run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Cont
             is_error=True,
         )
     telemetry.record_call(name, "ok", time.perf_counter() - t0)
-    telemetry.record_outcome(name, arguments, outcome)
     return tool_result(name, outcome)
 
 

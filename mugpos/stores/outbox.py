@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from mugpos.errors import BackendError
+from mugpos.stores.cache import redact_url
+from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -53,7 +55,7 @@ class Outbox(Protocol):
     async def next_due(self) -> float | None: ...
     async def counts(self) -> dict[str, int]: ...
     async def prune(self, sent_before: float) -> int: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> ComponentHealth: ...
     async def aclose(self) -> None: ...
 
 
@@ -189,8 +191,8 @@ class SqliteOutbox:
 
         return await self._run(delete)
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "sqlite", "path": str(self.path)}
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(name="outbox", backend="sqlite", details={"path": str(self.path)})
 
     async def aclose(self) -> None:
         return None
@@ -312,8 +314,10 @@ class RedisOutbox:
     async def prune(self, sent_before: float) -> int:
         return 0  # sent deliveries expire by themselves after `keep_s`
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "redis", "prefix": self.prefix}
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="outbox", backend="redis", details={"url": redact_url(self.url), "prefix": self.prefix}
+        )
 
     async def aclose(self) -> None:
         await self._r.aclose()
