@@ -112,9 +112,12 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
         }
         calls: list[dict[str, Any]] = []
 
+        answers: list[dict[str, Any]] = []
+
         async def call_tool(params: dict[str, Any]) -> dict[str, Any]:
             calls.append(params)
-            return dump(await client.call_tool(params["name"], params.get("arguments") or {}))
+            answers.append(dump(await client.call_tool(params["name"], params.get("arguments") or {})))
+            return answers[-1]
 
         async def read_resource(params: dict[str, Any]) -> dict[str, Any]:
             return dump(await client.read_resource(params["uri"]))
@@ -148,17 +151,24 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 assert calls[0]["arguments"]["analysis_id"] == done.structured_content["analysis_id"]
                 assert "left" in await view.locator("#moves").inner_text()
 
-                # Drag the target well into the left half of the photo and let go.
-                box = await target.bounding_box()
-                assert box is not None
+                # Drag the target to the left quarter of the photo (staying inside the view) and let go.
+                box, photo = await target.bounding_box(), await view.locator("#photo").bounding_box()
+                assert box is not None and photo is not None
                 x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                goal = photo["x"] + photo["width"] * 0.2
                 await page.mouse.move(x, y)
                 await page.mouse.down()
                 for step in range(1, 11):
-                    await page.mouse.move(x - 25 * step, y, steps=2)
+                    await page.mouse.move(x + (goal - x) * step / 10, y, steps=2)
                 await page.mouse.up()
                 frame = page.frames[1]
-                await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=15_000)
+                try:
+                    await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=30_000)
+                except Exception:
+                    where = await view.locator("#recheck-where").text_content()
+                    raise AssertionError(
+                        f"no re-check: {where!r}; calls {[c['name'] for c in calls]}"
+                    ) from None
                 recheck = calls[-1]
                 assert recheck["name"] == "suggest_position" and "scene" in recheck["arguments"]
                 assert recheck["arguments"]["rules"] == [RULE]
@@ -166,8 +176,12 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 before = {o.id: tuple(o.box) for o in app_scene(done)}
                 assert moved["cup-1"][0] < before["cup-1"][0] - 100  # dragged left, in image pixels
                 assert moved["dining-table-1"] == before["dining-table-1"]  # nothing else moved
+                # The view shows what the tool answered for the new place (satisfied, or uncertain
+                # when the measurement's range straddles the half-way line).
+                verdict = answers[-1]["structuredContent"]["rules"][0]
+                assert verdict["text"] == RULE and verdict["status"] in ("satisfied", "uncertain")
                 at_new_place = await view.locator("#recheck").inner_text()
-                assert "satisfied" in at_new_place and RULE in at_new_place
+                assert verdict["status"].replace("_", " ") in at_new_place and RULE in at_new_place
                 await view.locator("#tell").click()
                 await page.wait_for_function("window.__messages.length === 1", timeout=5_000)
                 message = await page.evaluate("window.__messages[0]")
