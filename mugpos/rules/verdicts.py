@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 from mugpos.scene.model import Box
 
-Status = Literal["satisfied", "violated", "not_applicable", "not_checkable"]
+Status = Literal["satisfied", "violated", "uncertain", "not_applicable", "not_checkable"]
+PairStatus = Literal["satisfied", "violated", "uncertain"]
+Range = tuple[float | None, float | None]
 Severity = Literal["critical", "warning", "info"]
 
 
@@ -16,6 +18,9 @@ class Violation(BaseModel):
     object_id: str
     other_id: str | None = None
     measured_cm: float | None = None
+    range_cm: Range | None = Field(
+        None, description="what the plane's uncertainty allows (cm); null on a side: unbounded"
+    )
     required_cm: float | None = None
     message: str
 
@@ -26,8 +31,11 @@ class Measurement(BaseModel):
     object_id: str
     other_id: str | None = None
     measured_cm: float | None = None
+    range_cm: Range | None = Field(None, description="what the plane's uncertainty allows (cm)")
     required_cm: float | None = None
-    ok: bool
+    ok: bool = Field(description="the best estimate passes")
+    status: PairStatus = Field("satisfied", description="uncertain: the range straddles the threshold")
+    note: str | None = None
 
 
 class RuleVerdict(BaseModel):
@@ -39,7 +47,7 @@ class RuleVerdict(BaseModel):
     severity: Severity = "warning"
     status: Status
     violations: list[Violation] = Field(default_factory=list)
-    reason: str | None = Field(None, description="why not_applicable / not_checkable")
+    reason: str | None = Field(None, description="why not_applicable / not_checkable / uncertain")
     measurements: list[Measurement] = Field(
         default_factory=list, description="every measured pair, passing or not (cm, 0.01)"
     )

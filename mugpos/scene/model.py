@@ -25,6 +25,13 @@ class ImageInfo(BaseModel):
     width: int = Field(gt=0, le=100_000)
     height: int = Field(gt=0, le=100_000)
     source: str | None = Field(None, max_length=500, description="where the picture came from, if known")
+    focal_35mm: float | None = Field(
+        None,
+        gt=0,
+        le=2000,
+        description="35 mm-equivalent focal length in mm from the photo's EXIF (FocalLengthIn35mmFilm, "
+        "or FocalLength with the sensor's resolution tags); the plane fit uses it as the camera's focal length",
+    )
 
 
 class Advisory(BaseModel):
@@ -32,6 +39,91 @@ class Advisory(BaseModel):
 
     label: str
     score: float = Field(ge=0.0, le=1.0)
+
+
+Source = Literal["given", "exif", "estimated", "assumed"]
+"""Where a number came from: the caller, the photo's EXIF, fitted from the objects, or a prior."""
+
+
+class Footprint(BaseModel):
+    """A rectangle on the table plane, in cm: x to the right, y away from the camera.
+
+    `rect` is `[x1, y1, x2, y2]` (x1 < x2, y1 < y2: y1 is the front side); `sigma_cm` the 1-sigma
+    uncertainty of its position (the larger of x and y).
+    """
+
+    rect: tuple[float, float, float, float]
+    sigma_cm: float = Field(0.0, ge=0.0)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.rect[0] + self.rect[2]) / 2, (self.rect[1] + self.rect[3]) / 2)
+
+
+class Estimate(BaseModel):
+    """One number of the plane with its 1-sigma uncertainty and where it came from."""
+
+    value: float
+    sigma: float = Field(0.0, ge=0.0)
+    source: Source
+
+
+class CameraHint(BaseModel):
+    """What a caller knows about the camera. Each given value is held fixed by the plane fit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    focal_px: float | None = Field(None, gt=0, le=1_000_000, description="focal length in pixels")
+    elevation_deg: float | None = Field(
+        None, ge=5, le=90, description="angle of the view below the horizontal: 90 = straight down"
+    )
+    height_cm: float | None = Field(None, gt=0, le=10_000, description="camera height above the table, cm")
+
+
+class Plane(BaseModel):
+    """How the camera saw the table plane (single-view metrology, see `mugpos.scene.plane`).
+
+    `kind="top_down"`: one scale for the whole picture (`px_per_cm`), as when the caller gives it.
+    `kind="perspective"`: a pinhole camera `camera_height_cm` above the table looking down at
+    `elevation_deg`, focal length `focal_px`, principal point at the image centre, no roll; the
+    horizon is the image row `horizon_y_px` (None when it lies far outside the picture). Table
+    coordinates: origin on the plane below the camera, x to the right, y away from the camera.
+    """
+
+    kind: Literal["top_down", "perspective"]
+    elevation_deg: Estimate
+    focal_px: Estimate
+    camera_height_cm: Estimate
+    horizon_y_px: float | None = None
+    px_per_cm: Estimate = Field(
+        description="scale on the table at the image centre row (or where the mugs stand)"
+    )
+    source: Source = Field(description="provenance of the measurement as a whole (the weakest link)")
+    references: list[str] = Field(default_factory=list, description="object ids whose known sizes fixed it")
+    outliers: list[str] = Field(default_factory=list, description="object ids the robust fit discounted")
+    note: str = ""
+
+
+EdgeName = Literal["left", "right", "back", "front"]
+
+
+class TableEdge(BaseModel):
+    """One side of the table. `seen=False`: the frame cuts it (or no table was found), so distances
+    to it are lower bounds at best; `position_cm` is then where the photo stops showing the table."""
+
+    seen: bool
+    position_cm: float | None = Field(None, description="x (left/right) or y (front/back) of the line, cm")
+    why: str = ""
+
+
+class TableSurface(BaseModel):
+    """The table the mugs stand on: its footprint on the plane and each edge seen or cut."""
+
+    id: str | None = Field(None, description="object id of the table; None when inferred")
+    kind: Literal["table", "inferred"]
+    footprint_cm: tuple[float, float, float, float]
+    edges: dict[EdgeName, TableEdge]
+    note: str = ""
 
 
 class Detection(BaseModel):
@@ -42,6 +134,9 @@ class Detection(BaseModel):
     box: Box
     confidence: float = Field(1.0, ge=0.0, le=1.0)
     advisory: Advisory | None = None
+    footprint_cm: Footprint | None = Field(
+        None, description="measured: where the object stands on the table plane (output; ignored on input)"
+    )
 
     @field_validator("label")
     @classmethod
@@ -77,11 +172,23 @@ class Detection(BaseModel):
 
 
 class Scene(BaseModel):
-    """What is in the picture. `px_per_cm` given by the caller wins over any estimate."""
+    """What is in the picture. `px_per_cm` and `camera` given by the caller win over any estimate.
+
+    `plane`, `surface` and each object's `footprint_cm` are what the measure stage found; they are
+    outputs: a scene sent back in (a stored analysis, `suggest --scene`) is measured again from its
+    boxes and hints, which reproduces them exactly, so they are never mistaken for the caller's hints.
+    """
 
     image: ImageInfo
-    px_per_cm: float | None = Field(None, gt=0, le=10_000)
+    px_per_cm: float | None = Field(
+        None, gt=0, le=10_000, description="given by the caller: a top-down photo at this scale"
+    )
+    camera: CameraHint | None = Field(None, description="given by the caller: how the camera saw the desk")
     objects: list[Detection] = Field(default_factory=list, max_length=5000)
+    plane: Plane | None = Field(None, description="measured: how the camera saw the table (output)")
+    surface: TableSurface | None = Field(
+        None, description="measured: the table's footprint and edges (output)"
+    )
 
     @model_validator(mode="after")
     def _assign_ids(self) -> Scene:

@@ -74,22 +74,21 @@ def test_edge_distance(scale: Scale, make_scene: Any) -> None:
     )
     ok = make_scene(TABLE, ("cup-1", "cup", (700, 500, 780, 580)))
     assert one(text, ok, scale).status == "satisfied"
-    # no table: the image border stands in
+    # no table: the photo's border is not a table edge (this used to say "violated, 2 cm from the
+    # image border"); the rule cannot be judged and says why
     no_table = make_scene(("cup-1", "cup", (20, 500, 100, 580)))
     v = one(text, no_table, scale)
-    assert (
-        v.status == "violated"
-        and v.violations[0].measured_cm == 2.0
-        and "image border" in v.violations[0].message
-    )
+    assert v.status == "uncertain" and not v.violations
+    assert "does not show" in (v.reason or "") and "no table" in (v.reason or "")
 
 
 def test_right_side_of_workspace(scale: Scale, make_scene: Any) -> None:
     text = "Position mugs on the right side of the workspace"
-    # table centre x = 800; cup centre 700 -> 10 cm left of the right half
+    # table centre x = 800; the whole footprint must be in the right half (DESIGN "Rule verdicts"):
+    # its left side 660 -> 14 cm to go (this said 10 cm when the rule looked at the centre)
     left = make_scene(TABLE, ("cup-1", "cup", (660, 500, 740, 580)))
     v = one(text, left, scale)
-    assert v.status == "violated" and v.violations[0].measured_cm == 10.0
+    assert v.status == "violated" and v.violations[0].measured_cm == 14.0
     right = make_scene(TABLE, ("cup-1", "cup", (900, 500, 980, 580)))
     assert one(text, right, scale).status == "satisfied"
 

@@ -1,0 +1,83 @@
+"""A pinhole camera above a flat table: projecting table-frame points and back-projecting pixels.
+
+The camera stands `h` cm above the table plane (z = 0) at the origin of table coordinates (x to the
+right, y away from the camera, z up) and looks along +y, tilted down by the elevation `theta`
+(radians; pi/2 looks straight down). Focal length `f` in pixels, principal point (cx, cy) at the
+image centre, square pixels, no roll. These are the assumptions of Criminisi, Reid & Zisserman's
+single-view metrology with a level horizon; a phone held by a seated person rarely rolls more than
+a few degrees, and the fit's residuals absorb that.
+
+Every function broadcasts over leading array dimensions (samples, objects, points), so the plane fit
+and the uncertainty sampling of `mugpos.scene.plane` share one implementation. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+F = NDArray[np.float64]
+
+
+def project(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    theta: ArrayLike,
+    h: ArrayLike,
+    f: ArrayLike,
+    cx: float,
+    cy: float,
+) -> tuple[F, F, F]:
+    """Table-frame points -> (u, v, depth): pixel column and row, and the distance along the view axis.
+
+    Points at or behind the camera (depth <= 0) get a tiny positive depth, so they land far outside
+    the picture instead of flipping; callers treat them as out of frame.
+    """
+    x, y, z = (np.asarray(a, dtype=float) for a in (x, y, z))
+    st, ct = np.sin(theta), np.cos(theta)
+    dz = z - h
+    xc = x
+    yc = -y * st - dz * ct
+    zc = y * ct - dz * st
+    zc_safe = np.maximum(zc, 1e-3)
+    return cx + f * xc / zc_safe, cy + f * yc / zc_safe, zc
+
+
+def ground(
+    u: ArrayLike, v: ArrayLike, theta: ArrayLike, h: ArrayLike, f: ArrayLike, cx: float, cy: float
+) -> tuple[F, F]:
+    """Pixels -> the table-plane point (x, y) they show. Rows at or above the horizon have none: the
+    ray never meets the table, so y is +inf there (a point 'infinitely far back')."""
+    xn = (np.asarray(u, dtype=float) - cx) / f
+    yn = (np.asarray(v, dtype=float) - cy) / f
+    st, ct = np.sin(theta), np.cos(theta)
+    denom = yn * ct + st
+    ok = denom > 1e-6
+    t = np.where(ok, h / np.where(ok, denom, 1.0), np.inf)
+    with np.errstate(invalid="ignore"):
+        x = np.where(ok, t * xn, np.sign(xn) * np.inf)
+        y = np.where(ok, t * (ct - yn * st), np.inf)
+    return x, y
+
+
+def horizon_row(theta: float, f: float, cy: float) -> float | None:
+    """The image row of the horizon (v where the table plane vanishes); None for a top-down view."""
+    if theta >= np.pi / 2 - 1e-6:
+        return None
+    return float(cy - f * np.tan(theta))
+
+
+def px_per_cm_at(v: float, theta: float, h: float, f: float, cx: float, cy: float) -> float:
+    """Horizontal scale on the table at image row v: pixels per cm of a small x-step there."""
+    _, y = ground(cx, v, theta, h, f, cx, cy)
+    if not np.isfinite(y):
+        return float("nan")
+    u1, _, _ = project(1.0, y, 0.0, theta, h, f, cx, cy)
+    return float(u1 - cx)
+
+
+def focal_from_35mm(focal_35mm: float, width: int, height: int) -> float:
+    """35 mm-equivalent focal length -> pixels, matched on the diagonal (43.27 mm), as the
+    equivalence is defined (CIPA DC-008 / phones' EXIF) for any aspect ratio."""
+    return float(focal_35mm * np.hypot(width, height) / 43.27)

@@ -1,0 +1,472 @@
+"""Measuring on the table plane: footprints, gaps, edge distances, halves and sides, with ranges.
+
+This is the API relations build on. `measure_desk(scene)` fits the plane once (`mugpos.scene.plane`)
+and returns a `Desk`; every question is then a cheap pure function of it:
+
+    desk = measure_desk(scene)
+    desk.footprint("cup-1")              -> Footprint (rect [x1, y1, x2, y2] cm on the plane, sigma)
+    desk.gap("cup-1", "laptop-1")        -> Measured (value_cm, lo_cm, hi_cm), footprint to footprint
+    desk.surface_of("cup-1")             -> TableSurface (footprint, each edge seen or cut)
+    desk.edge_distance("cup-1", "front") -> EdgeDistance (measured, seen); a cut edge gives a lower
+                                            bound only (hi_cm None, value_cm None)
+    desk.nearest_edge("cup-1", edges)    -> EdgeDistance to the nearest of several edges
+    desk.in_region("cup-1", "left")      -> Truth ("yes" / "no" / "uncertain") for the whole footprint
+                                            in that half / third / corner of its table, and how far
+                                            it must move to be inside (Measured)
+    desk.direction("cup-1", "laptop-1", "left_of") -> Truth
+    desk.deviation(ids, axis)            -> {id: Measured}: off the row (y) or column (x) median line
+    desk.moved("cup-1", dx_cm, dy_cm)    -> a new Desk with that footprint moved on the plane
+    desk.box_at("cup-1", dx_cm, dy_cm)   -> where that object would appear in the photo, pixels
+    desk.measured_scene()                -> the Scene with `plane`, `surface`, `footprint_cm` filled
+
+Table coordinates: cm, x to the right, y away from the camera (the front edge has the smaller y).
+Every measurement is computed on each sample of the plane's uncertainty; `lo_cm`/`hi_cm` bound the
+central `RANGE_PCT` of them (None: unbounded, as toward an edge the photo does not show), and
+`value_cm` is the best fit's. `Measured.at_least(t)` / `.at_most(t)` turn a range into a status:
+satisfied only when the whole range passes, violated only when the whole range fails, else
+uncertain. Truth values follow the same rule on the share of samples where the relation holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from mugpos.scene.camera import F, ground, project
+from mugpos.scene.geometry import surface_for
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
+from mugpos.scene.plane import PlaneFit, border_px, cut_sides, fit_plane, predicted_boxes
+from mugpos.scene.priors import template
+
+RANGE_PCT = 95.0  # the central share of samples a range covers
+SURE = 0.95  # share of samples that must agree before a yes/no is not "uncertain"
+EPS_CM = 1e-9
+Status = Literal["satisfied", "violated", "uncertain"]
+Truth = Literal["yes", "no", "uncertain"]
+EDGE_NAMES: tuple[EdgeName, ...] = ("left", "right", "back", "front")
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A length on the plane: the best estimate and the range the uncertainty allows (cm).
+
+    `lo_cm`/`hi_cm` None means unbounded that way; `value_cm` None means only a bound is known.
+    """
+
+    value_cm: float | None
+    lo_cm: float | None
+    hi_cm: float | None
+
+    @property
+    def range_cm(self) -> tuple[float | None, float | None]:
+        """(lo, hi) rounded to 0.01 cm for output."""
+        return (_r2(self.lo_cm), _r2(self.hi_cm))
+
+    @property
+    def value(self) -> float | None:
+        """value_cm rounded to 0.01 cm for output."""
+        return _r2(self.value_cm)
+
+    def at_least(self, threshold: float) -> Status:
+        if self.lo_cm is not None and self.lo_cm >= threshold - EPS_CM:
+            return "satisfied"
+        if self.hi_cm is not None and self.hi_cm < threshold - EPS_CM:
+            return "violated"
+        return "uncertain"
+
+    def at_most(self, threshold: float) -> Status:
+        if self.hi_cm is not None and self.hi_cm <= threshold + EPS_CM:
+            return "satisfied"
+        if self.lo_cm is not None and self.lo_cm > threshold + EPS_CM:
+            return "violated"
+        return "uncertain"
+
+
+def _r2(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def measured(samples: F) -> Measured:
+    """Samples (row 0: best fit) -> Measured (unrounded); +-inf rows make a side unbounded."""
+    s = np.asarray(samples, dtype=float)
+    s = np.where(np.isnan(s), INF, s)
+    q = (100 - RANGE_PCT) / 2
+    v = float(s[0])
+    lo = min(float(np.percentile(s, q, method="nearest")), v)
+    hi = max(float(np.percentile(s, 100 - q, method="nearest")), v)
+
+    def r(x: float) -> float | None:
+        return x if np.isfinite(x) else None
+
+    return Measured(r(v), r(lo), r(hi))
+
+
+def truth(holds: F, sure_not: F | None = None) -> Truth:
+    """Per-sample booleans (row 0: best fit) -> yes / no / uncertain."""
+    h = np.asarray(holds, dtype=bool)
+    n = np.asarray(~h if sure_not is None else sure_not, dtype=bool)
+    if h.mean() >= SURE and h[0]:
+        return "yes"
+    if n.mean() >= SURE and n[0]:
+        return "no"
+    return "uncertain"
+
+
+@dataclass(frozen=True)
+class EdgeDistance:
+    """Distance from an object's footprint to one table edge (or the nearest of several)."""
+
+    edge: EdgeName
+    measured: Measured
+    seen: bool
+    why: str = ""
+
+
+@dataclass
+class _Surf:
+    info: TableSurface
+    rect: F  # (K, 4): x1, y1, x2, y2 per sample; an edge the photo does not show is -inf / +inf
+    visible: F  # (K, 4): where the photo stops showing the table (finite where known)
+
+
+@dataclass
+class Desk:
+    """The measured desk of one scene (see the module docstring for the questions it answers)."""
+
+    scene: Scene
+    fit: PlaneFit
+    feet: dict[str, F] = field(default_factory=dict)  # id -> (K, 4) footprint rects
+    surfaces: dict[str | None, _Surf] = field(default_factory=dict)
+    surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
+
+    # --- footprints --------------------------------------------------------------------------
+    def footprint(self, object_id: str) -> Footprint | None:
+        s = self.feet.get(object_id)
+        if s is None:
+            return None
+        c = np.column_stack([(s[:, 0] + s[:, 2]) / 2, (s[:, 1] + s[:, 3]) / 2])
+        sigma = (
+            float(np.nanmax(np.nanstd(np.where(np.isfinite(c), c, np.nan), axis=0))) if len(s) > 1 else 0.0
+        )
+        return Footprint(rect=tuple(round(float(x), 2) for x in s[0]), sigma_cm=round(sigma, 2))  # type: ignore[arg-type]
+
+    def gap(self, a: str, b: str) -> Measured:
+        """Shortest distance between two footprints on the plane (0 when they touch or overlap)."""
+        fa, fb = self.feet[a], self.feet[b]
+        dx = np.maximum(np.maximum(fb[:, 0] - fa[:, 2], fa[:, 0] - fb[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(fb[:, 1] - fa[:, 3], fa[:, 1] - fb[:, 3]), 0.0)
+        return measured(np.hypot(dx, dy))
+
+    def has_footprint(self, object_id: str) -> bool:
+        return object_id in self.feet
+
+    # --- the table ----------------------------------------------------------------------------
+    def surface_of(self, object_id: str | None = None) -> TableSurface:
+        sid = self.surface_ids.get(object_id, self._main_surface()) if object_id else self._main_surface()
+        return self.surfaces[sid].info
+
+    def _main_surface(self) -> str | None:
+        return surface_for(self.scene).id if any(k is not None for k in self.surfaces) else None
+
+    def _surf(self, object_id: str) -> _Surf:
+        return self.surfaces[self.surface_ids.get(object_id, self._main_surface())]
+
+    def edge_distance(self, object_id: str, edge: EdgeName) -> EdgeDistance:
+        """From the footprint to one edge of its table, inward positive; a cut edge: lower bound."""
+        s, f = self._surf(object_id), self.feet[object_id]
+        k = EDGE_NAMES.index(edge)
+        col = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}[edge]
+        rect = s.rect if s.info.edges[edge].seen else s.visible
+        d = (f[:, col[0]] - rect[:, col[1]]) * col[2]
+        m = measured(d)
+        e = s.info.edges[edge]
+        if not e.seen:  # the table goes on past where the photo stops: only a lower bound
+            m = Measured(None, m.lo_cm, None) if s.info.kind == "table" else Measured(None, None, None)
+        del k
+        return EdgeDistance(edge, m, e.seen, e.why)
+
+    def nearest_edge(
+        self, object_id: str, edges: tuple[EdgeName, ...] | list[EdgeName] = EDGE_NAMES
+    ) -> EdgeDistance:
+        """The nearest of `edges`: the smallest upper bound decides, a cut edge only bounds it."""
+        ds = [self.edge_distance(object_id, e) for e in edges]
+        seen = [d for d in ds if d.seen and d.measured.value_cm is not None]
+        lows = [d.measured.lo_cm for d in ds]
+        lo = None if any(x is None for x in lows) else min(x for x in lows if x is not None)
+        if seen:
+            best = min(seen, key=lambda d: d.measured.value_cm or 0.0)
+            all_seen = len(seen) == len(ds)
+            val = (
+                best.measured.value_cm
+                if all_seen or lo is None or (best.measured.value_cm or 0) <= lo
+                else None
+            )
+            his = [d.measured.hi_cm for d in seen if d.measured.hi_cm is not None]
+            return EdgeDistance(best.edge, Measured(val, lo, min(his) if his else None), all_seen, best.why)
+        first = min(ds, key=lambda d: INF if d.measured.lo_cm is None else d.measured.lo_cm)
+        return EdgeDistance(first.edge, Measured(None, lo, None), False, first.why)
+
+    def in_region(self, object_id: str, region: str) -> tuple[Truth, Measured]:
+        """Whether the whole footprint lies in `region` of its table (left/right/front/back halves,
+        the centre third, or a corner quarter), and how far it is from getting there."""
+        s, f = self._surf(object_id), self.feet[object_id]
+        lo_rect = np.where(np.isfinite(s.rect), s.rect, s.visible)  # the table's visible part
+        sure_in = np.ones(len(f), bool)
+        sure_out = np.zeros(len(f), bool)
+        offset = np.zeros(len(f))
+        parts = ["center"] if region == "center" else region.split("-")
+        for part in parts:
+            for axis in ((0, 2), (1, 3)) if part == "center" else (_axis(part),):
+                a, b = axis
+                # The real edge is at or beyond the visible one: mid lies between these two.
+                m_vis = (lo_rect[:, a] + lo_rect[:, b]) / 2
+                m_far_lo = (s.rect[:, a] + lo_rect[:, b]) / 2  # -inf when the low edge is cut
+                m_far_hi = (lo_rect[:, a] + s.rect[:, b]) / 2  # +inf when the high edge is cut
+                if part == "center":
+                    w_vis = lo_rect[:, b] - lo_rect[:, a]
+                    lo_line, hi_line = lo_rect[:, a] + w_vis / 3, lo_rect[:, a] + 2 * w_vis / 3
+                    ok = (f[:, a] >= lo_line) & (f[:, b] <= hi_line)
+                    cut = ~np.isfinite(s.rect[:, a]) | ~np.isfinite(s.rect[:, b])
+                    sure_in &= ok & ~cut
+                    sure_out |= ~ok & ~cut
+                    offset = np.hypot(
+                        offset, np.maximum(np.maximum(lo_line - f[:, a], f[:, b] - hi_line), 0.0)
+                    )
+                elif part in ("left", "front"):
+                    sure_in &= f[:, b] <= np.minimum(m_far_lo, m_vis)
+                    sure_out |= f[:, b] > np.maximum(m_far_hi, m_vis)
+                    offset = np.hypot(offset, np.maximum(f[:, b] - m_vis, 0.0))
+                else:  # right, back
+                    sure_in &= f[:, a] >= np.maximum(m_far_hi, m_vis)
+                    sure_out |= f[:, a] < np.minimum(m_far_lo, m_vis)
+                    offset = np.hypot(offset, np.maximum(m_vis - f[:, a], 0.0))
+        return truth(sure_in, sure_out), measured(offset)
+
+    def direction(self, a: str, b: str, direction: str) -> Truth:
+        """`a` left_of / right_of / behind / in_front_of `b` on the plane: a's centre beyond b's
+        quarter line on that side (so a mug beside a laptop is right of it, not also behind it)."""
+        fa, fb = self.feet[a], self.feet[b]
+        ax, ay = (fa[:, 0] + fa[:, 2]) / 2, (fa[:, 1] + fa[:, 3]) / 2
+        bw, bd = fb[:, 2] - fb[:, 0], fb[:, 3] - fb[:, 1]
+        holds = {
+            "left_of": ax < fb[:, 0] + 0.25 * bw,
+            "right_of": ax > fb[:, 2] - 0.25 * bw,
+            "in_front_of": ay < fb[:, 1] + 0.25 * bd,
+            "behind": ay > fb[:, 3] - 0.25 * bd,
+        }[direction]
+        return truth(holds)
+
+    def deviation(self, ids: list[str], axis: Literal["row", "column"]) -> dict[str, Measured]:
+        """How far each footprint's centre is from the group's median line (row: along y)."""
+        k = (1, 3) if axis == "row" else (0, 2)
+        c = np.stack([(self.feet[i][:, k[0]] + self.feet[i][:, k[1]]) / 2 for i in ids], axis=1)
+        med = np.median(c, axis=1, keepdims=True)
+        return {i: measured(np.abs(c[:, j] - med[:, 0])) for j, i in enumerate(ids)}
+
+    def stands_on_table(self, object_id: str) -> Truth:
+        """Whether the footprint's centre lies on a detected table (inside its seen edges)."""
+        sid = self.surface_ids.get(object_id)
+        if sid is None:
+            return "no"
+        s, f = self.surfaces[sid], self.feet[object_id]
+        cx, cy = (f[:, 0] + f[:, 2]) / 2, (f[:, 1] + f[:, 3]) / 2
+        inside = (cx >= s.rect[:, 0]) & (cx <= s.rect[:, 2]) & (cy >= s.rect[:, 1]) & (cy <= s.rect[:, 3])
+        return truth(inside)
+
+    # --- moving things (the placement solver) ---------------------------------------------------
+    def moved(self, object_id: str, dx_cm: float, dy_cm: float) -> Desk:
+        """A copy where `object_id` stands dx, dy cm away on the plane (same uncertainty)."""
+        feet = dict(self.feet)
+        feet[object_id] = self.feet[object_id] + np.array([dx_cm, dy_cm, dx_cm, dy_cm])
+        return replace(self, feet=feet)
+
+    def moved_box(self, object_id: str, box: tuple[float, float, float, float]) -> Desk:
+        """A copy where `object_id` appears at `box` in the photo: its footprint slides with the
+        point where the box's bottom centre meets the plane (for solvers that move boxes)."""
+        obj = self.scene.get(object_id)
+        assert obj is not None
+        if box == obj.box or object_id not in self.feet:
+            return self
+        gx0, gy0 = self.fit.ground(obj.center[0], obj.box[3])
+        gx1, gy1 = self.fit.ground((box[0] + box[2]) / 2, box[3])
+        dx, dy = gx1 - gx0, gy1 - gy0
+        if not (np.isfinite(dx[0]) and np.isfinite(dy[0])):
+            dx = dy = np.full(len(gx0), INF)
+        feet = dict(self.feet)
+        feet[object_id] = self.feet[object_id] + np.column_stack([dx, dy, dx, dy])
+        return replace(self, feet=feet)
+
+    def box_at(self, object_id: str, dx_cm: float, dy_cm: float) -> tuple[float, float, float, float]:
+        """Where the object would appear in the photo after moving dx, dy cm on the plane."""
+        obj = self.scene.get(object_id)
+        assert obj is not None
+        fit = self.fit
+        if fit.kind == "top_down":
+            assert fit.ppc is not None
+            p = fit.ppc
+            return (
+                obj.box[0] + dx_cm * p,
+                obj.box[1] - dy_cm * p,
+                obj.box[2] + dx_cm * p,
+                obj.box[3] - dy_cm * p,
+            )
+        th, h, f = fit.theta[:1], fit.h[:1], fit.f[:1]
+        if object_id in fit.ids:
+            i = fit.ids.index(object_id)
+            x, y, s = fit.obj(i)
+            box = predicted_boxes(
+                th, h, f, x[:1] + dx_cm, y[:1] + dy_cm, s[:1], template(fit.priors[i])[None], fit.cx, fit.cy
+            )
+            return tuple(round(float(c), 1) for c in box[0, 0])  # type: ignore[return-value]
+        # No 3D model: move the contact point and scale the box by the change of distance.
+        u0, v0 = obj.center[0], obj.box[3]
+        gx, gy = ground(u0, v0, th, h, f, fit.cx, fit.cy)
+        u1, v1, z1 = project(gx + dx_cm, gy + dy_cm, 0.0, th, h, f, fit.cx, fit.cy)
+        _, _, z0 = project(gx, gy, 0.0, th, h, f, fit.cx, fit.cy)
+        k = float(z0[0] / max(float(z1[0]), 1e-3))
+        w, hh = obj.width * k, obj.height * k
+        return (
+            round(float(u1[0]) - w / 2, 1),
+            round(float(v1[0]) - hh, 1),
+            round(float(u1[0]) + w / 2, 1),
+            round(float(v1[0]), 1),
+        )
+
+    # --- output ----------------------------------------------------------------------------------
+    def measured_scene(self) -> Scene:
+        """The scene with what was measured filled in: plane, surface, each object's footprint."""
+        objects = [
+            o.model_copy(update={"footprint_cm": self.footprint(o.id or "")}) for o in self.scene.objects
+        ]
+        return self.scene.model_copy(
+            update={"objects": objects, "plane": self.fit.plane, "surface": self.surface_of(None)}
+        )
+
+
+def _axis(part: str) -> tuple[int, int]:
+    return (0, 2) if part in ("left", "right") else (1, 3)
+
+
+# --- building a Desk -------------------------------------------------------------------------------
+
+
+def measure_desk(scene: Scene) -> Desk:
+    """Fit the plane of `scene` and measure every object and table on it (pure, deterministic)."""
+    fit = fit_plane(scene)
+    desk = Desk(scene=scene, fit=fit)
+    for i, oid in enumerate(fit.ids):
+        x, y, s = fit.obj(i)
+        pr = fit.priors[i]
+        desk.feet[oid] = np.column_stack(
+            [x - s * pr.w / 2, y - s * pr.d / 2, x + s * pr.w / 2, y + s * pr.d / 2]
+        )
+    for o in scene.objects:
+        if o.id in desk.feet or o.label in SURFACE_LABELS:
+            continue
+        rect = _contact_footprint(fit, o)
+        if rect is not None:
+            desk.feet[o.id or ""] = rect
+    tables = [o for o in scene.objects if o.label in SURFACE_LABELS]
+    for t in tables:
+        assert t.id is not None
+        desk.surfaces[t.id] = _table(scene, fit, t)
+    for o in scene.objects:
+        if o.label in SURFACE_LABELS or o.id not in desk.feet:
+            continue
+        sid = surface_for(scene, o).id if tables else None
+        desk.surface_ids[o.id] = sid
+    if any(sid is None for sid in desk.surface_ids.values()) or not tables:
+        desk.surfaces[None] = _inferred(desk)
+    return desk
+
+
+def _contact_footprint(fit: PlaneFit, o: Detection) -> F | None:
+    """An object without a 3D model: it touches the table along its box's bottom edge; as deep as wide."""
+    xl, yf = fit.ground(o.box[0], o.box[3])
+    xr, _ = fit.ground(o.box[2], o.box[3])
+    if not np.isfinite(yf[0]) or not np.isfinite(xr[0] - xl[0]):
+        return None  # above the horizon: it does not stand on this table
+    w = np.abs(xr - xl)
+    if fit.kind == "top_down":
+        _, yb = fit.ground(o.box[0], o.box[1])
+        return np.column_stack([xl, yf, xr, yb])
+    return np.column_stack([xl, yf, xr, yf + w])
+
+
+def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
+    """A detected table's footprint: its box's corners on the plane, each side seen or cut."""
+    W, H = float(scene.image.width), float(scene.image.height)
+    cut = cut_sides(t.box, W, H, border_px(scene))
+    x1, y1, x2, y2 = t.box
+    v_row = min(y2, H - 1.0)  # the nearest visible row: where a table seen in perspective is widest
+    xl, yf = fit.ground(x1, v_row)
+    xr, _ = fit.ground(x2, v_row)
+    _, yb = fit.ground((x1 + x2) / 2, y1)
+    beyond = not np.isfinite(yb[0])
+    if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
+        _, yb = fit.ground((x1 + x2) / 2, max(y1, _horizon_safe(fit, H)))
+    visible = np.column_stack([xl, yf, xr, yb])
+    seen = {"left": not cut[0], "back": not (cut[1] or beyond), "right": not cut[2], "front": not cut[3]}
+    rect = visible.copy()
+    for name in ("left", "front", "right", "back"):
+        col = {"left": 0, "front": 1, "right": 2, "back": 3}[name]
+        if not seen[name]:
+            rect[:, col] = -INF if col < 2 else INF
+    why = {
+        n: ""
+        if seen[n]
+        else ("the photo's frame cuts it" if n != "back" or not beyond else "not on the plane")
+        for n in seen
+    }
+    edges = {
+        n: TableEdge(seen=seen[n], position_cm=round(float(visible[0, c]), 2), why=why[n])
+        for n, c in (("left", 0), ("front", 1), ("right", 2), ("back", 3))
+    }
+    cut_names = [n for n in EDGE_NAMES if not seen[n]]
+    note = (
+        "all four edges in the photo"
+        if not cut_names
+        else f"edges the photo does not show: {', '.join(cut_names)}"
+    )
+    info = TableSurface(
+        id=t.id,
+        kind="table",
+        footprint_cm=tuple(round(float(c), 2) for c in visible[0]),
+        edges=edges,
+        note=note,
+    )  # type: ignore[arg-type]
+    return _Surf(info, rect, visible)
+
+
+def _horizon_safe(fit: PlaneFit, H: float) -> float:
+    from mugpos.scene.camera import horizon_row
+
+    hz = horizon_row(float(fit.theta[0]), float(fit.f[0]), fit.cy)
+    return min(H - 1.0, (hz or 0.0) + 0.05 * H)
+
+
+def _inferred(desk: Desk) -> _Surf:
+    """No table under these objects: the region they cover stands in, and it has no edge to judge."""
+    feet = [f for oid, f in desk.feet.items() if desk.surface_ids.get(oid) is None]
+    if feet:
+        stack = np.stack(feet, axis=1)  # (K, n, 4)
+        visible = np.column_stack(
+            [stack[..., 0].min(1), stack[..., 1].min(1), stack[..., 2].max(1), stack[..., 3].max(1)]
+        )
+    else:
+        visible = np.zeros((len(desk.fit.samples), 4))
+    rect = np.tile([-INF, -INF, INF, INF], (len(visible), 1))
+    why = "no table detected: the region is inferred from the objects on it"
+    edges = {n: TableEdge(seen=False, position_cm=None, why=why) for n in EDGE_NAMES}
+    info = TableSurface(
+        id=None,
+        kind="inferred",
+        footprint_cm=tuple(round(float(c), 2) for c in visible[0]),
+        edges=edges,
+        note=why,
+    )  # type: ignore[arg-type]
+    return _Surf(info, rect, visible)

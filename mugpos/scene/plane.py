@@ -1,0 +1,419 @@
+"""The ground-plane model of one photo: how the camera saw the table, fitted from what stands on it.
+
+Single-view metrology after Criminisi, Reid & Zisserman (IJCV 2000) and Hoiem, Efros & Hebert,
+"Putting Objects in Perspective" (CVPR 2006): objects of known kind standing on the table at
+different depths fix the camera. Each object with a size prior (`mugpos.scene.priors`) is a small 3D
+model at an unknown spot (x, y) and size factor s on the plane; projected through a pinhole camera
+(elevation, height, focal length; `mugpos.scene.camera`) it must reproduce its detector box. The box
+bottom is where it touches the table, its width and height both carry scale, and the spread of
+depths fixes the elevation. All unknowns are fitted together with scipy's robust least squares
+(soft-L1 loss, so a misread object is discounted rather than obeyed), each size factor pulled
+toward 1 by its kind's natural spread.
+
+Hints win: the caller's `px_per_cm` makes the photo top-down at that scale (no fit: one scale, as
+before), `camera` values are held fixed, the EXIF focal length (`image.focal_35mm`) is held nearly
+fixed. Without EXIF the focal length has a prior: phones' main cameras are 24-28 mm equivalent and
+laptop webcams 26-32 mm (70-80 degrees diagonal), so 27 mm equivalent with a 30 % log spread.
+
+Uncertainty: the fit's Gauss-Newton covariance (inflated by the residual spread when the boxes
+disagree more than a detector's jitter) is sampled; every measurement (`mugpos.scene.measure`) is
+computed on each sample, and its range is the spread of those. Deterministic: fixed starts, fixed
+seed, so a stored analysis measured again gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from mugpos.scene.camera import F, focal_from_35mm, ground, horizon_row, project, px_per_cm_at
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Estimate, Plane, Scene
+from mugpos.scene.priors import Prior, prior_for, template
+
+PRIOR_FOCAL_35MM = 27.0  # phones 24-28 mm, laptop webcams 26-32 mm equivalent
+PRIOR_FOCAL_SPREAD = 0.30  # log-sigma of the focal prior without EXIF
+EXIF_FOCAL_SPREAD = 0.03  # EXIF is right up to crop/zoom rounding
+PRIOR_ELEVATION_DEG, PRIOR_ELEVATION_SPREAD_DEG = 50.0, 35.0  # weak: desks are seen from 25-90 degrees
+PRIOR_HEIGHT_CM, PRIOR_HEIGHT_SPREAD = 55.0, 1.0  # very weak: a camera 20-150 cm above the desk
+BOX_SIGMA_PX, BOX_SIGMA_REL = 1.5, 0.03  # a detector's box jitter: 1.5 px + 3 % of the box side
+ROBUST_SCALE = 2.5  # residuals (in sigmas) beyond this are discounted (soft-L1)
+OUTLIER_SIGMAS = 4.0  # an object whose worst residual exceeds this is reported as an outlier
+N_SAMPLES = 256
+COV_INFLATION = 1.5  # model error: real objects are not the priors' boxes, nor turned to face the camera
+ELEV_MIN, ELEV_MAX = math.radians(8.0), math.pi / 2
+BORDER_FRAC, BORDER_MIN_PX = 0.004, 2.0  # a box side this close to the picture's edge is cut by it
+STARTS_DEG = (30.0, 50.0, 70.0, 88.0)
+
+
+def border_px(scene: Scene) -> float:
+    return max(BORDER_MIN_PX, BORDER_FRAC * max(scene.image.width, scene.image.height))
+
+
+def cut_sides(
+    box: tuple[float, float, float, float], width: float, height: float, tol: float
+) -> tuple[bool, bool, bool, bool]:
+    """Which sides of a box (x1, y1, x2, y2) the picture's frame cuts."""
+    return (box[0] <= tol, box[1] <= tol, box[2] >= width - tol, box[3] >= height - tol)
+
+
+@dataclass
+class PlaneFit:
+    """The fitted camera and objects, with samples of both for uncertainty.
+
+    `samples` is (K, 3 + 3n): elevation (rad), log height, log focal, then x, y, log size per
+    fitted object (`ids`). Row 0 is the best fit itself. `kind="top_down"` has no samples: one exact
+    scale `ppc` (pixels per cm) for the whole picture.
+    """
+
+    kind: str
+    cx: float
+    cy: float
+    samples: F
+    ids: list[str] = field(default_factory=list)
+    priors: list[Prior] = field(default_factory=list)
+    ppc: float | None = None
+    plane: Plane | None = None
+
+    @property
+    def theta(self) -> F:
+        return self.samples[:, 0]
+
+    @property
+    def h(self) -> F:
+        return np.exp(self.samples[:, 1])
+
+    @property
+    def f(self) -> F:
+        return np.exp(self.samples[:, 2])
+
+    def obj(self, i: int) -> tuple[F, F, F]:
+        """x, y (footprint centre, cm) and size factor of fitted object i, per sample."""
+        k = 3 + 3 * i
+        return self.samples[:, k], self.samples[:, k + 1], np.exp(self.samples[:, k + 2])
+
+    def ground(self, u: float, v: float) -> tuple[F, F]:
+        """The table point a pixel shows, per sample (top-down: exact, y up the picture)."""
+        if self.kind == "top_down":
+            assert self.ppc is not None
+            return np.array([u / self.ppc]), np.array([(2 * self.cy - v) / self.ppc])
+        return ground(u, v, self.theta, self.h, self.f, self.cx, self.cy)
+
+
+@dataclass
+class _Obs:
+    ids: list[str]
+    priors: list[Prior]
+    boxes: F  # (n, 4)
+    sigma: F  # (n, 4)
+    cut: NDArray_bool  # (n, 4)
+    pts: F  # (n, P, 3) template points, padded by repetition
+
+
+NDArray_bool = np.ndarray
+
+
+def _observations(scene: Scene) -> _Obs:
+    w, h = float(scene.image.width), float(scene.image.height)
+    tol = border_px(scene)
+    ids: list[str] = []
+    priors: list[Prior] = []
+    boxes, sig, cut, tpl = [], [], [], []
+    for o in scene.objects:
+        p = prior_for(o.label)
+        if p is None or o.label in SURFACE_LABELS:
+            continue
+        c = cut_sides(o.box, w, h, tol)
+        if (c[0] and c[2]) or (c[1] and c[3]):
+            continue  # cut on both sides: says nothing about its size
+        assert o.id is not None
+        ids.append(o.id)
+        priors.append(p)
+        boxes.append(o.box)
+        bw, bh = o.width, o.height
+        sig.append([BOX_SIGMA_PX + BOX_SIGMA_REL * bw, BOX_SIGMA_PX + BOX_SIGMA_REL * bh] * 2)
+        cut.append(c)
+        tpl.append(template(p))
+    n_pts = max((len(t) for t in tpl), default=1)
+    pts = np.zeros((len(tpl), n_pts, 3))
+    for i, t in enumerate(tpl):
+        pts[i] = np.vstack([t, np.repeat(t[:1], n_pts - len(t), axis=0)])
+    return _Obs(ids, priors, np.asarray(boxes, float).reshape(-1, 4), np.asarray(sig, float).reshape(-1, 4),
+                np.asarray(cut, bool).reshape(-1, 4), pts)  # fmt: skip
+
+
+def predicted_boxes(theta: F, h: F, f: F, xs: F, ys: F, ss: F, pts: F, cx: float, cy: float) -> F:
+    """Boxes (.., n, 4) of objects at (xs, ys) with size factors ss, seen by the camera(s)."""
+    px = xs[..., None] + ss[..., None] * pts[..., 0]
+    py = ys[..., None] + ss[..., None] * pts[..., 1]
+    pz = ss[..., None] * pts[..., 2]
+    u, v, _ = project(px, py, pz, theta[..., None, None], h[..., None, None], f[..., None, None], cx, cy)
+    return np.stack([u.min(-1), v.min(-1), u.max(-1), v.max(-1)], axis=-1)
+
+
+@dataclass
+class _Problem:
+    obs: _Obs
+    cx: float
+    cy: float
+    free: NDArray_bool  # which of the 3 camera parameters are fitted
+    fixed: F  # values of the camera parameters that are not
+    cam_prior: F  # (3, 2): mean, sigma of the camera parameters' priors
+    n_cam_res: int = 0
+
+    def full(self, p: F) -> F:
+        cam = self.fixed.copy()
+        cam[self.free] = p[: int(self.free.sum())]
+        return np.concatenate([cam, p[int(self.free.sum()) :]])
+
+    def residuals(self, p: F) -> F:
+        q = self.full(p)
+        o = self.obs
+        n = len(o.ids)
+        xs, ys, ls = q[3::3][:n], q[4::3][:n], q[5::3][:n]
+        pred = predicted_boxes(
+            np.asarray(q[0]), np.exp(np.asarray(q[1])), np.exp(np.asarray(q[2])), xs, ys, np.exp(ls), o.pts,
+            self.cx, self.cy,
+        )  # fmt: skip
+        r = (pred - o.boxes) / o.sigma
+        # A side the frame cuts only says the object reaches at least that far.
+        lo_side = np.array([True, True, False, False])
+        one_sided = np.where(lo_side, np.maximum(r, 0.0), np.minimum(r, 0.0))
+        r = np.where(o.cut, one_sided, r)
+        size = ls / np.array([pr.spread for pr in o.priors])
+        cam = (q[:3] - self.cam_prior[:, 0]) / self.cam_prior[:, 1]
+        return np.concatenate([r.ravel(), size, cam[self.free]])
+
+
+def _start(prob: _Problem, theta: float) -> F | None:
+    """A first guess at elevation `theta`: each object where its box bottom meets the plane."""
+    o = prob.obs
+    th = theta if prob.free[0] else prob.fixed[0]
+    f = math.exp(prob.fixed[2]) if not prob.free[2] else math.exp(prob.cam_prior[2, 0])
+    ucen = (o.boxes[:, 0] + o.boxes[:, 2]) / 2
+    gx, gy = ground(ucen, o.boxes[:, 3], th, 1.0, f, prob.cx, prob.cy)
+    ok = np.isfinite(gy)
+    if not ok.any():
+        return None
+    depth = gy * math.cos(th) + math.sin(th)
+    widths = np.array([p.w for p in o.priors])
+    hs = f * widths / (np.maximum(o.boxes[:, 2] - o.boxes[:, 0], 1.0) * np.maximum(depth, 1e-3))
+    h = float(np.median(hs[ok])) if prob.free[1] else math.exp(prob.fixed[1])
+    far = float(np.nanmax(np.where(ok, gy, np.nan))) * h
+    xs = np.where(ok, gx * h, 0.0)
+    ys = np.where(ok, gy * h, far) + np.array([p.d for p in o.priors]) / 2
+    cam = np.array([th, math.log(max(h, 1.0)), math.log(f)])
+    objs = np.column_stack([xs, ys, np.zeros(len(xs))]).ravel()
+    return np.concatenate([cam[prob.free], objs])
+
+
+def _bounds(prob: _Problem, n: int) -> tuple[F, F]:
+    lo_cam = np.array([ELEV_MIN, math.log(2.0), math.log(50.0)])
+    hi_cam = np.array([ELEV_MAX, math.log(5000.0), math.log(1e6)])
+    lo_obj = np.tile([-1e5, -1e5, -1.5], n)
+    hi_obj = np.tile([1e5, 1e5, 1.5], n)
+    return (np.concatenate([lo_cam[prob.free], lo_obj]), np.concatenate([hi_cam[prob.free], hi_obj]))
+
+
+def _sparsity(prob: _Problem, n: int) -> F:
+    nc = int(prob.free.sum())
+    m = 4 * n + n + nc
+    a = np.zeros((m, nc + 3 * n), dtype=int)
+    for i in range(n):
+        a[4 * i : 4 * i + 4, :nc] = 1
+        a[4 * i : 4 * i + 4, nc + 3 * i : nc + 3 * i + 3] = 1
+        a[4 * n + i, nc + 3 * i + 2] = 1
+    for j in range(nc):
+        a[5 * n + j, j] = 1
+    return a
+
+
+def _camera_setup(scene: Scene) -> tuple[NDArray_bool, F, F, str]:
+    """Which camera parameters to fit, the fixed values of the others, the priors, the focal source."""
+    w, h = scene.image.width, scene.image.height
+    hint = scene.camera
+    free = np.array([True, True, True])
+    fixed = np.zeros(3)
+    f0 = focal_from_35mm(PRIOR_FOCAL_35MM, w, h)
+    prior = np.array(
+        [
+            [math.radians(PRIOR_ELEVATION_DEG), math.radians(PRIOR_ELEVATION_SPREAD_DEG)],
+            [math.log(PRIOR_HEIGHT_CM), PRIOR_HEIGHT_SPREAD],
+            [math.log(f0), PRIOR_FOCAL_SPREAD],
+        ]
+    )
+    focal_source = "assumed"
+    if scene.image.focal_35mm is not None:
+        prior[2] = [math.log(focal_from_35mm(scene.image.focal_35mm, w, h)), EXIF_FOCAL_SPREAD]
+        focal_source = "exif"
+    if hint is not None:
+        for k, val in enumerate((hint.elevation_deg, hint.height_cm, hint.focal_px)):
+            if val is not None:
+                free[k] = False
+                fixed[k] = math.radians(val) if k == 0 else math.log(val)
+        if hint.focal_px is not None:
+            focal_source = "given"
+    return free, fixed, prior, focal_source
+
+
+def fit_plane(scene: Scene) -> PlaneFit:
+    """The plane of `scene`: top-down at the caller's scale, else fitted, else assumed."""
+    w, h = float(scene.image.width), float(scene.image.height)
+    cx, cy = w / 2, h / 2
+    if scene.px_per_cm is not None:
+        return _top_down(scene, scene.px_per_cm)
+    obs = _observations(scene)
+    free, fixed, prior, focal_source = _camera_setup(scene)
+    prob = _Problem(obs, cx, cy, free, fixed, prior)
+    n = len(obs.ids)
+    if n == 0:
+        return _assumed(scene, prob, focal_source)
+    best = None
+    starts = STARTS_DEG if free[0] else (math.degrees(fixed[0]),)
+    lo, hi = _bounds(prob, n)
+    sparsity = _sparsity(prob, n)
+    for deg in starts:
+        x0 = _start(prob, math.radians(deg))
+        if x0 is None:
+            continue
+        x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+        res = least_squares(
+            prob.residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=ROBUST_SCALE,
+            jac_sparsity=sparsity, x_scale="jac", max_nfev=400,
+        )  # fmt: skip
+        if best is None or res.cost < best.cost:
+            best = res
+    if best is None:
+        return _assumed(scene, prob, focal_source)
+    return _finish(scene, prob, best, focal_source)
+
+
+def _finish(scene: Scene, prob: _Problem, res: object, focal_source: str) -> PlaneFit:
+    x = np.asarray(res.x)  # type: ignore[attr-defined]
+    jac = res.jac  # type: ignore[attr-defined]
+    jac = jac.toarray() if hasattr(jac, "toarray") else np.asarray(jac)
+    m, k = jac.shape
+    dof = max(m - k, 1)
+    chi2 = float(np.sum(np.minimum(np.abs(res.fun), ROBUST_SCALE) ** 2))  # type: ignore[attr-defined]
+    inflate = COV_INFLATION * max(1.0, math.sqrt(chi2 / dof))
+    cov = np.linalg.pinv(jac.T @ jac) * inflate**2
+    cov = (cov + cov.T) / 2
+    rng = np.random.default_rng(12345)
+    vals, vecs = np.linalg.eigh(cov)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    draws = x + rng.standard_normal((N_SAMPLES - 1, len(x))) @ root.T
+    lo, hi = _bounds(prob, len(prob.obs.ids))
+    draws = np.clip(draws, lo, hi)
+    free_samples = np.vstack([x, draws])
+    samples = np.array([prob.full(row) for row in free_samples])
+    fit = PlaneFit("perspective", prob.cx, prob.cy, samples, list(prob.obs.ids), list(prob.obs.priors))
+    r = np.asarray(res.fun)[: 4 * len(prob.obs.ids)].reshape(-1, 4)  # type: ignore[attr-defined]
+    outliers = [i for i, row in zip(prob.obs.ids, r, strict=True) if np.abs(row).max() > OUTLIER_SIGMAS]
+    fit.plane = _describe(scene, fit, prob, focal_source, outliers)
+    return fit
+
+
+def _assumed(scene: Scene, prob: _Problem, focal_source: str) -> PlaneFit:
+    """No object of known size stands on the table: a typical desk view, loudly uncertain.
+
+    With a table in the picture its visible width is taken as 120 cm (desks and small tables are
+    100-140 cm); otherwise the camera is a seated person's, 45 cm above the desk at 50 degrees.
+    """
+    th = prob.fixed[0] if not prob.free[0] else math.radians(PRIOR_ELEVATION_DEG)
+    f = math.exp(prob.fixed[2] if not prob.free[2] else prob.cam_prior[2, 0])
+    hh = math.exp(prob.fixed[1]) if not prob.free[1] else 45.0
+    tables = [o for o in scene.objects if o.label in SURFACE_LABELS]
+    note = "no object of known size on the table: a typical desk view is assumed"
+    if tables and prob.free[1]:
+        t = max(tables, key=lambda o: o.width * o.height)
+        v = min(t.box[3], scene.image.height - 1.0)
+        xl, _ = ground(t.box[0], v, th, 1.0, f, prob.cx, prob.cy)
+        xr, _ = ground(t.box[2], v, th, 1.0, f, prob.cx, prob.cy)
+        if np.isfinite(xr - xl) and xr - xl > 0:
+            hh = 120.0 / float(xr - xl)
+            note = f"no object of known size: assumed the table {t.id} spans 120 cm"
+    cam = np.array([th, math.log(hh), math.log(f)])
+    rng = np.random.default_rng(12345)
+    sig = np.array([math.radians(15.0), 0.5, PRIOR_FOCAL_SPREAD])
+    sig = np.where(prob.free, sig, 0.0)
+    draws = cam + rng.standard_normal((N_SAMPLES - 1, 3)) * sig
+    draws[:, 0] = np.clip(draws[:, 0], ELEV_MIN, ELEV_MAX)
+    fit = PlaneFit("perspective", prob.cx, prob.cy, np.vstack([cam, draws]))
+    fit.plane = _describe(scene, fit, prob, focal_source, [], assumed_note=note)
+    return fit
+
+
+def _top_down(scene: Scene, ppc: float) -> PlaneFit:
+    w, h = scene.image.width, scene.image.height
+    fit = PlaneFit("top_down", w / 2, h / 2, np.zeros((1, 3)), ppc=ppc)
+    fit.plane = Plane(
+        kind="top_down",
+        elevation_deg=Estimate(value=90.0, source="given"),
+        focal_px=Estimate(value=0.0, source="given"),
+        camera_height_cm=Estimate(value=0.0, source="given"),
+        horizon_y_px=None,
+        px_per_cm=Estimate(value=ppc, source="given"),
+        source="given",
+        note="px_per_cm given by the caller: a top-down photo at one scale",
+    )
+    return fit
+
+
+def _describe(
+    scene: Scene,
+    fit: PlaneFit,
+    prob: _Problem,
+    focal_source: str,
+    outliers: list[str],
+    assumed_note: str = "",
+) -> Plane:
+    th, hh, ff = fit.theta, fit.h, fit.f
+    v_ref = scene.image.height / 2
+    mugs = [o for o in scene.mugs]
+    hz = horizon_row(float(th[0]), float(ff[0]), fit.cy)
+    if hz is not None and v_ref <= hz + 5:
+        v_ref = float(np.median([m.box[3] for m in mugs])) if mugs else scene.image.height - 1.0
+    scales = np.array(
+        [px_per_cm_at(v_ref, t, a, b, fit.cx, fit.cy) for t, a, b in zip(th, hh, ff, strict=True)]
+    )
+    scales = scales[np.isfinite(scales)]
+    ppc = float(scales[0]) if len(scales) else float("nan")
+
+    def est(values: F, src: str, scale: float = 1.0) -> Estimate:
+        return Estimate(
+            value=round(float(values[0]) * scale, 3),
+            sigma=round(float(np.std(values)) * scale, 3),
+            source=src,
+        )  # type: ignore[arg-type]
+
+    given = ~prob.free
+    cam_src = ["given" if g else ("assumed" if assumed_note else "estimated") for g in given]
+    f_src = (
+        focal_source if focal_source in ("given", "exif") else ("assumed" if assumed_note else "estimated")
+    )
+    source = "assumed" if assumed_note else "estimated"
+    if given.all():
+        source = "given"
+    refs = [i for i in fit.ids if i not in outliers]
+    note = assumed_note or (
+        f"fitted to the sizes of {', '.join(refs[:6])}{' +' + str(len(refs) - 6) + ' more' if len(refs) > 6 else ''}"
+    )
+    if outliers:
+        note += f"; discounted as outliers: {', '.join(outliers)}"
+    return Plane(
+        kind="perspective",
+        elevation_deg=est(th, cam_src[0], 180 / math.pi),
+        focal_px=est(ff, f_src),
+        camera_height_cm=est(hh, cam_src[1]),
+        horizon_y_px=None if hz is None or abs(hz) > 20 * scene.image.height else round(hz, 1),
+        px_per_cm=Estimate(
+            value=round(ppc, 4), sigma=round(float(np.std(scales)), 4) if len(scales) else 0.0, source=source
+        ),  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        references=refs,
+        outliers=outliers,
+        note=note,
+    )
