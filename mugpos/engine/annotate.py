@@ -176,34 +176,21 @@ def draw_analysis(
     return out
 
 
-def draw_suggestions(image: Image.Image, scene: Scene, moves: list[tuple[str, Box, Box, str]]) -> Image.Image:
-    """For each (object id, from box, to box, text): the current box, a ghost of the target and an
-    arrow between their centres, with the instruction next to the target."""
-    from PIL import Image as PILImage
-    from PIL import ImageDraw
+def draw_suggestions(image: Image.Image, scene: Scene, moves: list[Any]) -> Image.Image:
+    """For each move (a Suggestion's dict, or (object id, from box, to box, text[, guides])): the mug,
+    a numbered arrow to its target drawn in perspective, the rule's line or zone, labels that do not
+    overlap, and the instructions in a legend under the photo (`mugpos.engine.moves_picture`)."""
+    from mugpos.engine.moves_picture import draw_moves
 
-    base = image.convert("RGB").copy()
-    lw, fs = _metrics(base)
-    overlay = PILImage.new("RGBA", base.size, (0, 0, 0, 0))
-    ghost = ImageDraw.Draw(overlay)
-    for _, _, to_box, _ in moves:
-        ghost.rectangle(to_box, fill=(*TARGET, 70))
-    out = PILImage.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
-    draw = ImageDraw.Draw(out)
-    moved = {m[0] for m in moves}
-    for obj in scene.objects:
-        if obj.label in SURFACE_LABELS or obj.id in moved:
-            continue
-        draw.rectangle(obj.box, outline=OBJECT, width=max(1, lw // 2 + 1))
-    for object_id, from_box, to_box, text in moves:
-        draw.rectangle(from_box, outline=MUG, width=lw * 2)
-        _dashed_rect(draw, to_box, TARGET, lw * 2)
-        a = ((from_box[0] + from_box[2]) / 2, (from_box[1] + from_box[3]) / 2)
-        b = ((to_box[0] + to_box[2]) / 2, (to_box[1] + to_box[3]) / 2)
-        _arrow(draw, a, b, TARGET, lw * 2)
-        _label(draw, (from_box[0], from_box[1]), object_id, MUG, fs, out.width)
-        _label(draw, (to_box[0], to_box[3] + 2 * lw), text, TARGET, fs, out.width)
-    return out
+    norm = []
+    for m in moves:
+        if isinstance(m, dict):
+            norm.append(m)
+        else:
+            oid, fb, tb, text, *rest = m
+            norm.append({"object_id": oid, "from_box": fb, "to_box": tb, "instruction": text,
+                         "guides": rest[0] if rest else []})  # fmt: skip
+    return draw_moves(image, scene, norm)
 
 
 def encode_image(img: Image.Image, settings: Settings, *, max_side: int | None = None) -> tuple[bytes, str]:

@@ -268,7 +268,7 @@ class AnalysisOps(Core):
                 base = None
         if base is None:  # a client scene: draw on a plain canvas of the image's size
             base = Image.new("RGB", (analysis.image.width, analysis.image.height), (245, 245, 240))
-        moves = [(s.object_id, s.from_box, s.to_box, s.instruction) for s in result.suggestions]
+        moves = [s.model_dump(mode="json") for s in result.suggestions]
 
         def draw() -> Picture:
             data, mime = encode_image(draw_suggestions(base, analysis.scene, moves), self.settings)
