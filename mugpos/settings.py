@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     s3_region: str = "auto"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
+    s3_fallback: bool = Field(
+        False, description="use the local blob folder (degraded) if S3 is unreachable when the store opens"
+    )
     store_originals: bool = False
 
     # --- rules ----------------------------------------------------------------------------
@@ -135,7 +138,34 @@ class Settings(BaseSettings):
     runpod_pod_id: str | None = Field(None, description="defaults to RunPod's own RUNPOD_POD_ID")
     worker_concurrency: int = Field(16, ge=1, le=256)
 
-    @field_validator("allowed_hosts", mode="before")
+    # --- agents and workflows: A2A, webhooks, report cards ---------------------------------
+    a2a_task_store: Literal["sqlite", "memory"] = Field(
+        "sqlite", description="A2A tasks: SQLite under the data dir (survives restarts) or in memory"
+    )
+    a2a_max_photos: int = Field(50, ge=1, le=1000, description="photos one A2A message may carry")
+    a2a_concurrency: int = Field(4, ge=1, le=64, description="photos of one batch analysed at once")
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="URLs events are POSTed to (comma separated)"
+    )
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Mugpos-Signature")
+    webhook_events: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["analysis.completed", "rule.violated", "suggestion.made"],
+        description="event types to send (comma separated)",
+    )
+    webhook_outbox: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="durable outbox: SQLite under the data dir, or Redis at MUGPOS_REDIS_URL"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="per delivery attempt")
+    webhook_max_attempts: int = Field(12, ge=1, le=100, description="then the delivery is parked as dead")
+    webhook_backoff_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt")
+    webhook_backoff_max_s: float = Field(900.0, gt=0)
+    templated_api_key: SecretStr | None = Field(
+        None, description="Templated.io key: report cards via their API"
+    )
+    templated_template_id: str | None = None
+    templated_base_url: str = "https://api.templated.io"
+
+    @field_validator("allowed_hosts", "webhook_urls", "webhook_events", mode="before")
     @classmethod
     def _split_hosts(cls, v: object) -> object:
         if isinstance(v, str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -36,7 +37,7 @@ from prometheus_client import multiprocess as _mp
 
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
-# --- metrics (names and labels are the outside contract: DESIGN.md "The HTTP doors") ------------
+# --- metrics (names and labels are the outside contract: docs/operations.md "Metrics") ------------
 
 STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
 
@@ -134,11 +135,17 @@ def mark_process_dead(pid: int) -> None:
 # --- recording helpers (each a few microseconds) ------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def _child(metric: Any, *values: str) -> Any:
+    """A labelled child, resolved once (`.labels()` takes a lock and builds a tuple every time)."""
+    return metric.labels(*values)
+
+
 def record_call(tool: str, outcome: str, seconds: float, code: str | None = None) -> None:
-    TOOL_CALLS.labels(tool=tool, outcome=outcome).inc()
-    TOOL_SECONDS.labels(tool=tool).observe(seconds)
+    _child(TOOL_CALLS, tool, outcome).inc()
+    _child(TOOL_SECONDS, tool).observe(seconds)
     if code is not None:
-        ERRORS.labels(code=code).inc()
+        _child(ERRORS, code).inc()
 
 
 def record_timings(timings: Any) -> None:
@@ -146,7 +153,7 @@ def record_timings(timings: Any) -> None:
     for stage in STAGES:
         ms = getattr(timings, f"{stage}_ms", 0.0) or 0.0
         if ms > 0:
-            STAGE_SECONDS.labels(stage=stage).observe(ms / 1000.0)
+            _child(STAGE_SECONDS, stage).observe(ms / 1000.0)
 
 
 FEED_KINDS = {"analyze_image": "analysis", "suggest_position": "suggestion"}
@@ -177,11 +184,11 @@ def record_outcome(tool: str, arguments: dict[str, Any], outcome: Any) -> None:
 
 
 def record_cache(tier: str, hit: bool) -> None:
-    (CACHE_HITS if hit else CACHE_MISSES).labels(tier=tier).inc()
+    _child(CACHE_HITS if hit else CACHE_MISSES, tier).inc()
 
 
 def record_batch(model: str, size: int) -> None:
-    BATCH_SIZE.labels(model=model).observe(size)
+    _child(BATCH_SIZE, model).observe(size)
 
 
 # --- the event feed -----------------------------------------------------------------------------
@@ -207,7 +214,8 @@ class _Subscriber:
 class EventFeed:
     """A short ring of recent events plus live subscribers; thread-safe, loop-aware."""
 
-    keep: int = 50
+    keep: int = 30
+    closing: bool = False  # set when the server stops: open streams end instead of holding it up
     _ring: deque[Event] = field(default_factory=deque)
     _subs: list[_Subscriber] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

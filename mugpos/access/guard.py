@@ -102,7 +102,10 @@ class HttpGuard:
         return path in HEALTH_PATHS or path in self.public_paths or path.startswith(METADATA_PREFIX)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # no door serves one; unguarded it would bypass every check
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -136,7 +139,7 @@ class HttpGuard:
         if self.verifier is not None and token is None and not self.is_public(path):
             log.warning("refused %s %s from %s: %s", scope.get("method"), path, client,
                         "no bearer token" if given is None else "invalid bearer token")  # fmt: skip
-            await self._unauthorized(scope, send, given is not None)
+            await self._unauthorized(scope, send)
             return
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
@@ -156,11 +159,10 @@ class HttpGuard:
             scope[CALLER_KEY] = LOCAL
         await self._limited(scope, receive, send)
 
-    async def _unauthorized(self, scope: Scope, send: Send, had_token: bool) -> None:
-        description = "the bearer token is invalid or expired" if had_token else "authentication required"
-        hdrs = challenge_headers(
-            scope, "invalid_token", description, self.scopes_hint if self.resource_metadata_url else ()
-        )
+    async def _unauthorized(self, scope: Scope, send: Send) -> None:
+        """The same 401 for a missing and a wrong token: a refusal says nothing about the guess."""
+        needed = self.scopes_hint if self.resource_metadata_url else ()
+        hdrs = challenge_headers(scope, "invalid_token", "a valid bearer token is required", needed)
         if not self.resource_metadata_url:
             hdrs["www-authenticate"] = hdrs["www-authenticate"].replace(
                 "Bearer ", 'Bearer realm="mugpos", ', 1

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mugpos import telemetry
+from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
     from mugpos.operations import Mugpos
@@ -93,17 +94,19 @@ def _batching_view(batching: dict[str, Any]) -> dict[str, Any]:
 
 
 def backends_up(status: dict[str, Any]) -> dict[str, bool]:
-    """Redis and MongoDB where configured: up unless their last call failed or they fell back."""
+    """Redis and MongoDB where configured: up unless their last call failed or a fallback stands in.
+
+    Reads the stores' typed health (`mugpos.stores.health.ComponentHealth`, dumped by `status`).
+    """
     up: dict[str, bool] = {}
     entries = [*(status.get("cache") or {}).values(), *(status.get("stores") or {}).values()]
     for st in entries:
-        if not isinstance(st, dict) or st.get("enabled") is False or st.get("opened") is False:
+        if not isinstance(st, dict) or st.get("opened") is False:
             continue
-        backend = st.get("backend") or st.get("tier")
-        if backend not in ("redis", "mongodb"):
+        health = ComponentHealth.model_validate(st)
+        if not health.enabled or health.configured not in ("redis", "mongodb"):
             continue
-        ok = st.get("ok", True) is not False and not st.get("degraded")
-        up[backend] = up.get(backend, True) and ok
+        up[health.configured] = up.get(health.configured, True) and health.up
     return up
 
 

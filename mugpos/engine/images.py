@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import stat
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote_to_bytes
 
+from mugpos.engine.pixels import to_rgb
 from mugpos.errors import AccessDenied, ImageError
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ class LoadedImage:
     format: str
     width: int
     height: int
+    read_ms: float = 0.0  # getting the bytes (file, URL, base64 text)
+    decode_ms: float = 0.0  # bytes -> RGB pixels, and their hash
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -117,7 +121,12 @@ def decode_image_bytes(data: bytes, settings: Settings) -> tuple[Image.Image, st
 
 def _pil_open() -> Callable[..., Image.Image]:
     """PIL's own `Image.open`. Ultralytics replaces it with one that, on an unknown format, tries
-    to pip-install a HEIF plugin: never acceptable on the request path for untrusted bytes."""
+    to pip-install a HEIF plugin: never acceptable on the request path for untrusted bytes.
+
+    Private name on purpose: Ultralytics has no public switch to leave `PIL.Image.open` alone
+    (`ultralytics.utils.patches` replaces it at import and keeps PIL's own as `_image_open`). If
+    that name goes away, `getattr` falls back to the patched opener rather than failing.
+    """
     import sys
 
     from PIL import Image
@@ -135,53 +144,6 @@ def _bomb_warnings_are_errors() -> None:
     from PIL import Image
 
     warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB: alpha composited on white, 16-bit scaled, CMYK converted."""
-    from PIL import Image
-
-    mode = im.mode
-    if mode == "RGB":
-        return im
-    if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif mode in ("PA", "LA", "La", "RGBa", "1;A") or (mode == "L" and "transparency" in im.info):
-        im = im.convert("RGBA")
-    elif mode.startswith("I;16") or mode == "I" or mode == "F":
-        im = _gray8(im)
-    if im.mode == "RGBA":
-        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, im).convert("RGB")
-    if im.mode == "RGB":
-        return im
-    try:
-        return im.convert("RGB")
-    except (ValueError, OSError) as e:
-        raise ImageError(
-            f"Images in colour mode {im.mode!r} are not supported ({e}).",
-            hint="Convert the image to RGB (JPEG or PNG) and try again.",
-            code="unsupported_image_mode",
-        ) from None
-
-
-def _gray8(im: Image.Image) -> Image.Image:
-    """16/32-bit integer or float grayscale -> 8-bit L, scaling the full range (65535 -> 255)."""
-    import numpy as np
-    from PIL import Image
-
-    if im.mode.startswith("I;16"):
-        arr = np.asarray(im).astype(np.float64) / 257.0
-    elif im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        if np.nanmax(arr, initial=0.0) <= 1.0:
-            arr = arr * 255.0
-    else:  # "I": 32-bit; 16-bit PNGs decode to it on some Pillow builds
-        arr = np.asarray(im, dtype=np.float64)
-        if np.nanmax(arr, initial=0.0) > 255:
-            arr = arr / 257.0
-    out = np.clip(np.nan_to_num(np.rint(arr)), 0, 255).astype(np.uint8)
-    return Image.fromarray(out, mode="L")
 
 
 def _check_byte_size(n: int, settings: Settings) -> None:
@@ -216,17 +178,27 @@ def _corrupt(e: BaseException) -> ImageError:
 
 async def load_image(ref: str, settings: Settings, *, resolver: Resolver | None = None) -> LoadedImage:
     """Fetch and decode `ref` (path, URL, data URI, base64 or mugpos:// URI) within every limit."""
+    t0 = time.perf_counter()
     data, source = await read_image_bytes(ref, settings, resolver=resolver)
-    image, fmt = await asyncio.to_thread(decode_image_bytes, data, settings)
+    t1 = time.perf_counter()
+    image, fmt, sha256 = await asyncio.to_thread(_decode_and_hash, data, settings)
     return LoadedImage(
         image=image,
         data=data,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         source=source,
         format=fmt,
         width=image.width,
         height=image.height,
+        read_ms=round((t1 - t0) * 1000, 2),
+        decode_ms=round((time.perf_counter() - t1) * 1000, 2),
     )
+
+
+def _decode_and_hash(data: bytes, settings: Settings) -> tuple[Image.Image, str, str]:
+    """One worker-thread hop for all the CPU work on the bytes: the event loop stays free."""
+    image, fmt = decode_image_bytes(data, settings)
+    return image, fmt, hashlib.sha256(data).hexdigest()
 
 
 async def read_image_bytes(
@@ -250,7 +222,7 @@ async def read_image_bytes(
         _check_byte_size(len(data), settings)
         return data, "resource"
     if lower.startswith("data:"):
-        return _decode_data_uri(ref, settings), "data-uri"
+        return await _off_loop(_decode_data_uri, ref, settings), "data-uri"
     if lower.startswith(("http://", "https://")):
         return await fetch_url(ref, settings), "url"
     if lower.startswith("file://"):
@@ -264,8 +236,15 @@ async def read_image_bytes(
             code="unsupported_scheme",
         )
     if _looks_like_base64(ref):
-        return _decode_base64(ref, settings), "base64"
+        return await _off_loop(_decode_base64, ref, settings), "base64"
     return await _read_path(ref, settings), "path"
+
+
+async def _off_loop(decode: Callable[[str, Settings], bytes], text: str, settings: Settings) -> bytes:
+    """Base64 of a photo is a megabyte of text: decode it in a worker thread unless it is small."""
+    if len(text) < 64 * 1024:
+        return decode(text, settings)
+    return await asyncio.to_thread(decode, text, settings)
 
 
 def _looks_like_base64(ref: str) -> bool:

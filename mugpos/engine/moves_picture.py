@@ -125,8 +125,11 @@ def _clip(pts: list[list[float]], w: int, h: int) -> list[tuple[float, float]]:
     return [(min(max(p[0], -lim), lim), min(max(p[1], -lim), lim)) for p in pts]
 
 
-def draw_moves(image: Image.Image, scene: Scene, moves: list[dict[str, Any]]) -> Image.Image:
-    """moves: dicts with object_id, from_box, to_box, instruction and guides (see Suggestion)."""
+def draw_moves(
+    image: Image.Image, scene: Scene, moves: list[dict[str, Any]], *, scale: float = 1.0
+) -> Image.Image:
+    """moves: dicts with object_id, from_box, to_box, instruction and guides (see Suggestion), in the
+    picture's pixels; `scale`: the picture's size over the scene's (for the other objects' boxes)."""
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
@@ -150,7 +153,12 @@ def draw_moves(image: Image.Image, scene: Scene, moves: list[dict[str, Any]]) ->
     moved = {m["object_id"] for m in moves}
     for obj in scene.objects:
         if obj.label not in SURFACE_LABELS and obj.id not in moved:
-            draw.rectangle(obj.box, outline=OBJECT, width=max(1, lw // 2))
+            b = obj.box
+            draw.rectangle(
+                (b[0] * scale, b[1] * scale, b[2] * scale, b[3] * scale),
+                outline=OBJECT,
+                width=max(1, lw // 2),
+            )
     pending: list[tuple[tuple[float, float], str, tuple[int, int, int]]] = []
     for m in moves:
         for g in m.get("guides", []):

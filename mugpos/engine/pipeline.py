@@ -1,4 +1,4 @@
-"""The analysis pipeline: a loaded image -> SceneAnalysis, through the batchers and the cache.
+"""The analysis pipeline: a loaded image -> `Analysis`, through the batchers and the cache.
 
 Models load in a background thread (`start()`), so the MCP server can answer `initialize` at once;
 the first analysis waits for them (`wait_ready`). Detection and embedding each go through a
@@ -15,14 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, Field
-
+from mugpos.engine.analysis import Analysis, ImageRef
+from mugpos.engine.exif import read_focal_35mm
 from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
-from mugpos.scene.geometry import MugPosition, Relation, Surface, mug_position, mug_relations, surface_for
+from mugpos.scene.geometry import MugPosition, Relation, Surface, surface_for
 from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
-from mugpos.scene.scale import estimate_scale
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
+    from mugpos.scene.measure import Desk
 
 log = logging.getLogger("mugpos.engine")
 
@@ -49,41 +49,66 @@ class AnalysisCache(Protocol):
     async def set(self, key: str, value: bytes) -> None: ...
 
 
-class SceneAnalysis(BaseModel):
-    """Everything the engine measured about one picture (or one client-supplied scene)."""
-
-    image: ImageInfo
-    image_sha256: str | None = None
-    scene: Scene
-    scale: Scale
-    surface: Surface
-    mugs: list[MugPosition]
-    relations: list[Relation]
-    embedding: list[float] | None = Field(None, description="L2-normalised CLIP image embedding")
-    embedder: str
-    models: dict[str, str | None] = Field(default_factory=dict)
-    timings: Timings = Field(default_factory=Timings)
-    warnings: list[str] = Field(default_factory=list)
+SceneAnalysis = Analysis  # the earlier name of the one analysis type
 
 
 def measure_scene(
     scene: Scene, *, px_per_cm: float | None = None
 ) -> tuple[Scene, Scale, Surface, list[MugPosition], list[Relation]]:
-    """Pure geometry stage: scale, surface, mug positions and relations for a scene."""
-    if px_per_cm is not None:
-        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
-    scale = estimate_scale(scene)
-    scene = scene.model_copy(update={"px_per_cm": round(scale.px_per_cm, 4)})
-    surface = surface_for(scene)
-    mugs = [mug_position(scene, m, scale) for m in scene.mugs]
-    relations = mug_relations(scene, scale)
+    """The measure stage (pure): the ground plane, footprints, the table, mug positions, relations.
+
+    The returned scene carries `plane`, `surface` and each object's `footprint_cm`; its
+    `px_per_cm` stays what the caller gave (None when estimated), so measuring it again, as a
+    re-check of a stored analysis does, reports the same provenance instead of "given".
+    """
+    scene, _desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
     return scene, scale, surface, mugs, relations
 
 
-def scale_warnings(scale: Scale) -> list[str]:
-    if scale.source != "assumed":
-        return []
-    return [f"scale assumed ({scale.note}); pass px_per_cm for exact centimetres"]
+def measure_desk_scene(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, Desk, Scale, Surface, list[MugPosition], list[Relation]]:
+    """`measure_scene`, also returning the measured Desk for rules to reuse."""
+    # Imported here: the plane fit brings scipy (~1 s), which `initialize` must not wait for; the
+    # model loader imports it in the background (`Engine._load`).
+    from mugpos.scene.measure import measure_desk
+    from mugpos.scene.positions import mug_position, mug_relations, scale_of
+
+    if px_per_cm is not None:
+        scene = scene.model_copy(update={"px_per_cm": px_per_cm})
+    bare = scene.model_copy(
+        update={
+            "plane": None,
+            "surface": None,
+            "objects": [o.model_copy(update={"footprint_cm": None}) for o in scene.objects],
+        }
+    )
+    desk = measure_desk(bare)
+    measured = desk.measured_scene()
+    desk.scene = measured
+    scale = scale_of(desk)
+    surface = surface_for(measured)
+    mugs = [mug_position(desk, m) for m in measured.mugs]
+    relations = mug_relations(desk)
+    return measured, desk, scale, surface, mugs, relations
+
+
+def scale_warnings(scale: Scale, scene: Scene | None = None) -> list[str]:
+    out = []
+    if scale.source == "assumed":
+        out.append(f"scale assumed ({scale.note}); pass px_per_cm or camera for real centimetres")
+    surf = scene.surface if scene is not None else None
+    if surf is not None:
+        hidden = [n for n, e in surf.edges.items() if not e.seen]
+        if surf.kind == "inferred":
+            out.append(
+                "no table detected: edge rules cannot be judged (the photo's border is not a table edge)"
+            )
+        elif hidden:
+            out.append(
+                f"the photo does not show the table's {', '.join(hidden)} edge: distances to it are lower bounds"
+            )
+    return out
 
 
 class Engine:
@@ -112,6 +137,19 @@ class Engine:
             # down under a thread that is inside torch's C++ (which aborts the process).
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
+
+    @property
+    def light_load(self) -> bool:
+        """The models load without torch: an .onnx detector on ONNX Runtime and no CLIP. Then the
+        load is cheap enough to start with the process, overlapping the server's own imports (the
+        MCP SDK alone takes about a second), instead of after the handshake."""
+        s = self.settings
+        onnx = s.detector_weights.strip().lower().endswith(".onnx")
+        return onnx and s.detector_backend != "ultralytics" and s.embedder == "none"
+
+    def start_if_light(self) -> None:
+        if self.light_load:
+            self.start()
 
     def _load(self) -> None:
         try:
@@ -142,6 +180,11 @@ class Engine:
                 self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
             else:
                 self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
+            if self.settings.warmup:
+                self._stage = "warming the stages"
+                t0 = time.perf_counter()
+                _warm_stages()
+                self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             self._stage = "ready"
         except BaseException as exc:  # surfaced to every waiting caller
@@ -201,11 +244,13 @@ class Engine:
     # --- analysis -----------------------------------------------------------------------
     def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
         assert self.detector is not None and self.cache is not None
-        return self.cache.key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
+        return self.cache.key(
+            "analysis/2", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm)
+        )
 
     async def analyze(
         self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
-    ) -> SceneAnalysis:
+    ) -> Analysis:
         t_start = time.perf_counter()
         await self.wait_ready(progress)
         assert self.detector is not None and self._det_batcher is not None
@@ -213,7 +258,8 @@ class Engine:
         if self.cache is not None:
             raw, tier = await self.cache.get(key)
             if raw is not None:
-                cached = SceneAnalysis.model_validate_json(raw)
+                cached = Analysis.model_validate_json(raw)
+                cached.image = cached.image.model_copy(update={"sha256": img.sha256, "source": img.source})
                 cached.timings = Timings(total_ms=_ms(t_start), cache=tier)  # type: ignore[arg-type]
                 return cached
         timings = Timings()
@@ -225,7 +271,8 @@ class Engine:
         t0 = time.perf_counter()
         detections = unfit(await self._det_batcher.submit(fitted.array), fitted)
         timings.detect_ms = _ms(t0)
-        scene = Scene(image=ImageInfo(width=img.width, height=img.height), objects=detections)
+        info = ImageInfo(width=img.width, height=img.height, focal_35mm=read_focal_35mm(img.data))
+        scene = Scene(image=info, objects=detections)
 
         embedding: list[float] | None = None
         warnings: list[str] = []
@@ -247,12 +294,17 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
 
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene, px_per_cm=px_per_cm)
+        # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where
+        # it would stall every other request and the batcher's dispatch.
+        scene, desk, scale, surface, mugs, relations = await asyncio.to_thread(
+            measure_desk_scene, scene, px_per_cm=px_per_cm
+        )
         timings.geometry_ms = _ms(t0)
-        warnings.extend(scale_warnings(scale))
-        result = SceneAnalysis(
-            image=scene.image,
-            image_sha256=img.sha256,
+        warnings.extend(scale_warnings(scale, scene))
+        result = Analysis(
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "sha256": img.sha256, "source": img.source}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -267,18 +319,21 @@ class Engine:
             timings=timings,
             warnings=warnings,
         )
+        result._desk = desk
         timings.total_ms = _ms(t_start)
         self.analyses += 1
         if self.cache is not None:
             await self.cache.set(key, result.model_dump_json().encode())
         return result
 
-    def analyze_scene(self, scene: Scene) -> SceneAnalysis:
+    def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
-        scene, scale, surface, mugs, relations = measure_scene(scene)
-        return SceneAnalysis(
-            image=scene.image,
+        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
+        out = Analysis(
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "source": scene.image.source or "scene"}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -286,8 +341,10 @@ class Engine:
             relations=relations,
             embedder="not used: scene supplied by the client",
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
-            warnings=scale_warnings(scale),
+            warnings=scale_warnings(scale, scene),
         )
+        out._desk = desk
+        return out
 
     async def embed_text(self, text: str) -> list[float]:
         await self.wait_ready()
@@ -298,13 +355,6 @@ class Engine:
             )
         vec = await asyncio.to_thread(self.embedder.embed_texts, [text])
         return [float(x) for x in vec[0]]
-
-    async def embed_image(self, img: LoadedImage) -> list[float] | None:
-        await self.wait_ready()
-        if self._emb_batcher is None:
-            return None
-        vec = await self._emb_batcher.submit(img.image)
-        return [float(x) for x in vec]
 
     def status(self) -> dict[str, Any]:
         det, emb = self.detector, self.embedder
@@ -343,6 +393,26 @@ class Engine:
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
+
+
+def _warm_stages() -> None:
+    """What the first analysis would otherwise pay for after the models: the measure stage's imports
+    (scipy) and one plane fit, the image codecs, and the picture's fonts."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+
+    from mugpos.engine.annotate import draw_analysis
+
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 640, "height": 480},
+            "objects": [
+                {"label": "cup", "box": [300, 200, 360, 270]},
+                {"label": "dining table", "box": [0, 150, 640, 480]},
+            ],
+        }
+    )
+    measured, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
+    draw_analysis(Image.new("RGB", (640, 480)), measured, mugs)
 
 
 def _ms(t0: float) -> float:

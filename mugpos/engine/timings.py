@@ -11,6 +11,7 @@ from pydantic import BaseModel
 class Timings(BaseModel):
     """Milliseconds per stage; `cache` names the tier that answered, if any."""
 
+    load_ms: float = 0.0
     decode_ms: float = 0.0
     detect_ms: float = 0.0
     embed_ms: float = 0.0

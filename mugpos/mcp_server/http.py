@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 def door_factories() -> list[RouteFactory]:
     """The HTTP doors served beside MCP. Add yours here: one import, one entry."""
+    from mugpos.a2a import door as a2a_door  # /.well-known/agent-card.json and /a2a
     from mugpos.dashboard import door as operator_door  # /metrics and /dashboard
+    from mugpos.webhooks import door as webhook_door  # no routes: the outbox sender's lifespan
 
-    factories: list[RouteFactory] = [operator_door]
+    factories: list[RouteFactory] = [operator_door, a2a_door, webhook_door]
     return factories
 
 
@@ -165,12 +167,21 @@ def http_app(
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if access.resource_url and access.issuer:
         from mcp.server.auth.routes import create_protected_resource_routes
-        from pydantic import AnyHttpUrl
+        from mcp.server.auth.settings import AuthSettings
 
+        # AuthSettings keeps a path-less issuer exactly as written (RFC 8414 compares it verbatim);
+        # the audience is checked by our verifier, hence validate_token_resource=False.
+        auth = AuthSettings(
+            issuer_url=access.issuer,  # type: ignore[arg-type]
+            resource_server_url=access.resource_url,  # type: ignore[arg-type]
+            required_scopes=list(ALL_SCOPES),
+            validate_token_resource=False,
+        )
+        assert auth.resource_server_url is not None
         routes += create_protected_resource_routes(
-            resource_url=AnyHttpUrl(access.resource_url),
-            authorization_servers=[AnyHttpUrl(access.issuer)],
-            scopes_supported=list(ALL_SCOPES),
+            resource_url=auth.resource_server_url,
+            authorization_servers=[auth.issuer_url],
+            scopes_supported=auth.required_scopes,
             resource_name="mugpos",
         )
     built = [_door(factory(app)) for factory in (door_factories() if doors is None else doors)]

@@ -12,6 +12,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from mugpos import __version__
+from mugpos.mcp_server.desk_app import desk_apps
 from mugpos.mcp_server.prompts import register_prompts
 from mugpos.mcp_server.tools import register_tools
 from mugpos.operations import Mugpos
@@ -75,6 +76,7 @@ def build_server(app: Mugpos) -> MCPServer[Any]:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        extensions=[desk_apps()],  # MCP Apps: the desk view resource (mcp_server/desk_app.py)
     )
     register_tools(server, app)
     register_resources(server, app)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from mugpos import telemetry
 from mugpos.errors import MugposError
+from mugpos.mcp_server.desk_app import tool_meta
 from mugpos.operations import TOOLS, Mugpos, Outcome, Picture, Progress, call_tool
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             title=doc.title,
             description=doc.description,
             annotations=doc.annotations,
+            meta=tool_meta(name),  # the desk view (MCP Apps) on analyze_image and suggest_position
         )
 
 
@@ -194,7 +196,31 @@ def _tool_function(app: Mugpos, name: str, args: type[BaseModel], result: type[B
 
 
 async def run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Context | None) -> CallToolResult:
-    """Run one operation; cancellation of the request cancels this coroutine and so the operation."""
+    """Run one operation; cancellation of the request cancels this coroutine and so the operation.
+
+    The result's `_meta["mugpos/timing"]` carries when the call reached this function and when its
+    result was built (epoch seconds) and how long building took, so a client (and `mugpos bench`)
+    can tell the door's own cost from the work."""
+    received = time.time()
+    result = await _run_tool(app, name, arguments, ctx)
+    answered = time.time()
+    result.meta = {**(result.meta or {}), "mugpos/timing": _timing(received, answered, result)}
+    return result
+
+
+def _timing(received: float, answered: float, result: CallToolResult) -> dict[str, float]:
+    timings = (result.structured_content or {}).get("timings") or {}
+    total = float(timings.get("total_ms") or 0.0) if isinstance(timings, dict) else 0.0
+    server_ms = (answered - received) * 1000
+    return {
+        "received": round(received, 6),
+        "answered": round(answered, 6),
+        "server_ms": round(server_ms, 2),
+        "result_ms": round(max(server_ms - total, 0.0), 2) if total else 0.0,
+    }
+
+
+async def _run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Context | None) -> CallToolResult:
     t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():

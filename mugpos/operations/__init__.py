@@ -7,13 +7,14 @@
 
 from mugpos.operations.app import Mugpos
 from mugpos.operations.calls import TOOLS, ToolSpec, call_tool
-from mugpos.operations.core import CallTracker, Outcome, Picture, Progress, new_analysis_id
+from mugpos.operations.core import CallTracker, EventSink, Outcome, Picture, Progress, new_analysis_id
 from mugpos.results.uris import RESOURCE_PREFIX, analysis_uri, annotated_uri, layout_uri
 
 __all__ = [
     "RESOURCE_PREFIX",
     "TOOLS",
     "CallTracker",
+    "EventSink",
     "Mugpos",
     "Outcome",
     "Picture",

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.pipeline import SceneAnalysis
+from mugpos.engine.analysis import Analysis
 from mugpos.errors import MugposError, SceneError
 from mugpos.operations.core import (
     Core,
@@ -20,15 +20,17 @@ from mugpos.operations.core import (
     _ms,
     new_analysis_id,
 )
-from mugpos.results import AnalyzeResult, CheckResult, ImageRef, SuggestResult
+from mugpos.results import AnalyzeResult, CheckResult, SuggestResult
 from mugpos.results.summaries import analysis_summary, suggest_summary
 from mugpos.results.uris import analysis_uri, annotated_uri, layout_uri
 from mugpos.scene.model import Scene
 
 if TYPE_CHECKING:
     from mugpos.engine.images import LoadedImage
+    from mugpos.stores.journal import Entry
 
 log = logging.getLogger("mugpos")
+RECORD_PART = "record.json"  # the layout record inside a journal entry
 
 
 class AnalysisOps(Core):
@@ -45,17 +47,16 @@ class AnalysisOps(Core):
     ) -> Outcome:
         t_start = time.perf_counter()
         rule_list = await self._rules_for(rules, use_saved_rules)  # bad rules fail before any model work
-        t0 = time.perf_counter()
         img = await self.load_image(image)
-        load_ms = (time.perf_counter() - t0) * 1000
         analysis = await self.engine.analyze(img, px_per_cm=px_per_cm, progress=progress)
-        analysis.timings.decode_ms = round(analysis.timings.decode_ms + load_ms, 2)
+        analysis.timings.load_ms = img.read_ms
+        analysis.timings.decode_ms = round(analysis.timings.decode_ms + img.decode_ms, 2)
         if progress:
             await progress(0.8, "checking rules")
         t0 = time.perf_counter()
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         analysis.timings.rules_ms = _ms(t0)
-        result = self._analyze_result(analysis, verdicts, img.source)
+        result = self._analyze_result(analysis, verdicts)
         picture = None
         if annotate:
             t0 = time.perf_counter()
@@ -66,34 +67,19 @@ class AnalysisOps(Core):
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
         result.timings.total_ms = _ms(t_start)
+        await self._emit_analysis(result)
         if progress:
             await progress(1.0, "done")
         return Outcome(result, picture)
 
-    def _analyze_result(
-        self, analysis: SceneAnalysis, verdicts: list[Any], source: str | None
-    ) -> AnalyzeResult:
+    def _analyze_result(self, analysis: Analysis, verdicts: list[Any]) -> AnalyzeResult:
         aid = new_analysis_id()
-        summary = analysis_summary(analysis, verdicts)
-        return AnalyzeResult(
+        return AnalyzeResult.of(
+            analysis,
             analysis_id=aid,
             created_at=datetime.now(UTC),
-            image=ImageRef(
-                width=analysis.image.width,
-                height=analysis.image.height,
-                sha256=analysis.image_sha256,
-                source=source,
-            ),
-            summary=summary,
-            scene=analysis.scene,
-            scale=analysis.scale,
-            surface=analysis.surface,
-            mugs=analysis.mugs,
-            relations=analysis.relations,
+            summary=analysis_summary(analysis, verdicts),
             rules=verdicts,
-            embedder=analysis.embedder,
-            timings=analysis.timings.model_copy(),
-            warnings=list(analysis.warnings),
             resources={
                 "analysis": analysis_uri(aid),
                 "annotated": annotated_uri(aid),
@@ -101,41 +87,47 @@ class AnalysisOps(Core):
             },
         )
 
-    def _draw_analysis(self, img: LoadedImage, analysis: SceneAnalysis, verdicts: list[Any]) -> Picture:
+    def _draw_analysis(self, img: LoadedImage, analysis: Analysis, verdicts: list[Any]) -> Picture:
         from mugpos.engine.annotate import draw_analysis, encode_image
 
         involved = {v.object_id for r in verdicts for v in r.violations} | {
             v.other_id for r in verdicts for v in r.violations if v.other_id
         }
-        drawn = draw_analysis(img.image, analysis.scene, analysis.mugs, highlight_ids=involved)
+        drawn = draw_analysis(
+            img.image,
+            analysis.scene,
+            analysis.mugs,
+            highlight_ids=involved,
+            max_side=self.settings.annotated_max_side,  # drawn once at the size it is sent
+        )
         data, mime = encode_image(drawn, self.settings)
         return Picture(data, mime)
 
     async def _store(
-        self, result: AnalyzeResult, analysis: SceneAnalysis, picture: Picture | None, img: LoadedImage | None
+        self, result: AnalyzeResult, analysis: Analysis, picture: Picture | None, img: LoadedImage | None
     ) -> None:
-        """Keep the analysis and its pictures; storage trouble never fails the analysis."""
+        """Journal the analysis and its picture (on disk before the answer goes out); the layout and
+        blob stores are written behind the answer (`keeping.py`). Trouble never fails the analysis."""
+        from mugpos.stores.journal import Entry
         from mugpos.stores.layouts import LayoutRecord, layout_vector
 
         try:
-            layouts, blobs = await self._layout_store(), await self._blob_store()
+            keeper = await self._keeping()
             aid = result.analysis_id
-            annotated_key = thumb_key = None
+            parts: dict[str, bytes] = {}
+            mimes: dict[str, str] = {}
             extra: dict[str, Any] = {}
+            annotated_key = None
             if picture is not None:
-                ext = picture.mime.split("/")[-1]
-                annotated_key = await blobs.put(f"analyses/{aid}/annotated.{ext}", picture.data, picture.mime)
-            if img is not None:
-                thumb = await asyncio.to_thread(self._thumbnail, img)
-                thumb_key = await blobs.put(
-                    f"analyses/{aid}/thumb.{thumb.mime.split('/')[-1]}", thumb.data, thumb.mime
-                )
-                if self.settings.store_originals:
-                    extra["original_key"] = await blobs.put(
-                        f"analyses/{aid}/original.{img.format.lower() or 'bin'}",
-                        img.data,
-                        f"image/{img.format.lower()}",
-                    )
+                annotated_key = f"analyses/{aid}/annotated.{picture.mime.split('/')[-1]}"
+                parts[annotated_key], mimes[annotated_key] = picture.data, picture.mime
+            if img is not None and self.settings.store_originals:
+                key = f"analyses/{aid}/original.{img.format.lower() or 'bin'}"
+                parts[key], mimes[key] = img.data, f"image/{img.format.lower()}"
+                extra["original_key"] = key
+            thumb_key = None
+            if img is not None or picture is not None:
+                thumb_key = f"analyses/{aid}/thumb.{self.settings.annotated_format}"
             record = LayoutRecord(
                 analysis_id=aid,
                 created_at=result.created_at,
@@ -151,7 +143,12 @@ class AnalysisOps(Core):
                 annotated_key=annotated_key,
                 analysis={**result.model_dump(mode="json"), **extra},
             )
-            await layouts.put(record)
+
+            def entry() -> Entry:
+                parts[RECORD_PART] = record.model_dump_json().encode()
+                return Entry(aid, {"mimes": mimes}, parts)
+
+            await keeper.keep(await asyncio.to_thread(entry), record, img)
         except MugposError as exc:
             result.warnings.append(f"analysis not stored: {exc.message}")
             result.resources = {}
@@ -160,10 +157,39 @@ class AnalysisOps(Core):
             result.warnings.append(f"analysis not stored: {type(exc).__name__}")
             result.resources = {}
 
-    def _thumbnail(self, img: LoadedImage) -> Picture:
+    async def _apply_entry(self, entry: Entry, img: LoadedImage | None) -> None:
+        """Write one journalled analysis into the stores (idempotent: same keys, same id)."""
+        from mugpos.stores.layouts import LayoutRecord
+
+        layouts, blobs = await self._layout_store(), await self._blob_store()
+
+        def prepare() -> tuple[LayoutRecord, Picture | None]:  # CPU work: off the event loop
+            record = LayoutRecord.model_validate_json(entry.parts[RECORD_PART])
+            return record, self._thumbnail(img, entry) if record.thumbnail_key else None
+
+        record, thumb = await asyncio.to_thread(prepare)
+        mimes = entry.header["mimes"]
+        for key, data in entry.parts.items():
+            if key in mimes:
+                await blobs.put(key, data, mimes[key])
+        if thumb is not None and record.thumbnail_key:
+            await blobs.put(record.thumbnail_key, thumb.data, thumb.mime)
+        await layouts.put(record)
+
+    def _thumbnail(self, img: LoadedImage | None, entry: Entry) -> Picture:
+        """From the photo in memory, or (replaying after a crash) from the journalled picture."""
+        import io
+
+        from PIL import Image
+
         from mugpos.engine.annotate import encode_image
 
-        data, mime = encode_image(img.image, self.settings, max_side=256)
+        if img is not None:
+            source = img.image
+        else:
+            pictures = [k for k in entry.header["mimes"] if "/annotated." in k or "/original." in k]
+            source = Image.open(io.BytesIO(entry.parts[pictures[0]])).convert("RGB")
+        data, mime = encode_image(source, self.settings, max_side=256)
         return Picture(data, mime)
 
     # --- check and suggest ----------------------------------------------------------------
@@ -173,7 +199,7 @@ class AnalysisOps(Core):
         analysis_id: str | None,
         scene: Scene | dict[str, Any] | None,
         progress: Progress | None,
-    ) -> tuple[SceneAnalysis, LoadedImage | None]:
+    ) -> tuple[Analysis, LoadedImage | None]:
         given = [x is not None for x in (image, analysis_id, scene)]
         if sum(given) != 1:
             raise SceneError(
@@ -191,10 +217,9 @@ class AnalysisOps(Core):
                 raise SceneError(
                     f"scene has {len(parsed.objects)} objects; the limit is {self.settings.max_scene_objects}"
                 )
-            return self.engine.analyze_scene(parsed), None
-        if analysis_id is not None:
-            stored = await self.get_analysis(analysis_id)
-            return self.engine.analyze_scene(stored.scene), None
+            return await asyncio.to_thread(self.engine.analyze_scene, parsed), None
+        if analysis_id is not None:  # as it was measured: same scale, source and uncertainty
+            return await self.get_analysis(analysis_id), None
         assert image is not None
         img = await self.load_image(image)
         return await self.engine.analyze(img, progress=progress), img
@@ -212,7 +237,7 @@ class AnalysisOps(Core):
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, _ = await self._scene_analysis(image, analysis_id, scene, progress)
         return CheckResult(
-            rules=_evaluate(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
+            rules=await _evaluate_off_loop(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
         )
 
     async def suggest(
@@ -230,7 +255,7 @@ class AnalysisOps(Core):
 
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, img = await self._scene_analysis(image, analysis_id, scene, progress)
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
         solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale)
@@ -246,10 +271,26 @@ class AnalysisOps(Core):
         picture = None
         if annotate:
             picture = await self._suggest_picture(result, analysis, img, analysis_id)
+        if result.suggestions:
+            await self._emit("suggestion.made", result.model_dump(mode="json"))
         return Outcome(result, picture)
 
+    async def _emit_analysis(self, result: AnalyzeResult) -> None:
+        """`analysis.completed`, and one `rule.violated` per broken rule, to the event sinks."""
+        if not self.event_sinks:
+            return
+        body = result.model_dump(mode="json", exclude={"timings"})
+        await self._emit("analysis.completed", body)
+        for verdict in body["rules"]:
+            if verdict["status"] == "violated":
+                await self._emit(
+                    "rule.violated",
+                    {"analysis_id": result.analysis_id, "summary": result.summary, "image": body["image"]}
+                    | {"rule": verdict, "resources": body["resources"]},
+                )
+
     async def _suggest_picture(
-        self, result: SuggestResult, analysis: SceneAnalysis, img: LoadedImage | None, analysis_id: str | None
+        self, result: SuggestResult, analysis: Analysis, img: LoadedImage | None, analysis_id: str | None
     ) -> Picture | None:
         from PIL import Image
 
@@ -271,7 +312,14 @@ class AnalysisOps(Core):
         moves = [s.model_dump(mode="json") for s in result.suggestions]
 
         def draw() -> Picture:
-            data, mime = encode_image(draw_suggestions(base, analysis.scene, moves), self.settings)
+            drawn = draw_suggestions(base, analysis.scene, moves, max_side=self.settings.annotated_max_side)
+            data, mime = encode_image(drawn, self.settings)
             return Picture(data, mime)
 
         return await asyncio.to_thread(draw)
+
+
+async def _evaluate_off_loop(rules: list[Any], analysis: Analysis) -> list[Any]:
+    """Rules over the measured desk (a stored analysis fits its plane here first): CPU work that
+    stays off the event loop, where it would stall other requests."""
+    return await asyncio.to_thread(_evaluate, rules, analysis) if rules else []

@@ -8,6 +8,7 @@ annotated picture as encoded bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from mugpos.engine.pipeline import Engine, SceneAnalysis
+from mugpos.engine.analysis import Analysis
+from mugpos.engine.pipeline import Engine
 from mugpos.errors import NotFound
 from mugpos.results import AnalyzeResult
 from mugpos.results.uris import RESOURCE_PREFIX, layout_uri
@@ -26,14 +28,19 @@ from mugpos.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from mugpos.engine.images import LoadedImage
+    from mugpos.operations.keeping import Keeper
     from mugpos.rules.interpreter import RuleInterpreter
     from mugpos.rules.model import Rule
     from mugpos.stores.blobs import BlobStore
     from mugpos.stores.cache import DualCache
+    from mugpos.stores.journal import Entry
     from mugpos.stores.layouts import LayoutRecord, LayoutStore
     from mugpos.stores.rules import RuleStore
 
 Progress = Callable[[float, str], Awaitable[None]]
+# A door that wants to hear about results (the webhook door's outbox) appends one of these to
+# `Mugpos.event_sinks`: `await sink("analysis.completed", {...json...})`. Operations never import it.
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class CallTracker(Protocol):
@@ -67,8 +74,11 @@ class Core:
         self._blobs: BlobStore | None = None
         self._interpreter: RuleInterpreter | None = None
         self._open_lock = asyncio.Lock()
+        self._keeper: Keeper | None = None  # storage behind the answer (keeping.py), opened on first use
+        self._keeper_lock = asyncio.Lock()
         self.started_at = time.time()
         self.watchdog: CallTracker | None = None  # set by the HTTP server on a timed pod
+        self.event_sinks: list[EventSink] = []  # set by doors that publish events (webhooks)
 
     def _make_cache(self) -> DualCache | None:
         from mugpos.stores.cache import DualCache
@@ -80,13 +90,21 @@ class Core:
         """Warm the models in the background; returns at once."""
         self.engine.start()
 
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        """Hand an event to every registered sink; a sink's trouble never fails the operation."""
+        for sink in self.event_sinks:
+            try:
+                await sink(event, data)
+            except Exception:
+                logging.getLogger("mugpos").exception("event sink failed for %s", event)
+
     # --- edges, each opened on first use by what needs it ----------------------------------
-    async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
+    async def _edge(self, attr: str, open_edge: Callable[[Settings], Awaitable[Any]]) -> Any:
         """Open the store held in `attr` once (rule management never pays for the layouts)."""
         if getattr(self, attr) is None:
             async with self._open_lock:
                 if getattr(self, attr) is None:
-                    setattr(self, attr, await _maybe_await(open_edge(self.settings)))
+                    setattr(self, attr, await open_edge(self.settings))
         return getattr(self, attr)
 
     async def _rule_store(self) -> RuleStore:
@@ -104,6 +122,26 @@ class Core:
 
         return await self._edge("_blobs", open_blob_store)
 
+    async def _keeping(self) -> Keeper:
+        """The journal and its writer; opening it first applies what a killed process left pending."""
+        if self._keeper is None:
+            async with self._keeper_lock:
+                if self._keeper is None:
+                    from mugpos.operations.keeping import open_keeper
+
+                    self._keeper = await open_keeper(self.settings, self._apply_entry)
+        return self._keeper
+
+    async def _apply_entry(self, entry: Entry, extra: Any) -> None:
+        raise NotImplementedError  # AnalysisOps writes analyses into the stores
+
+    async def _blob(self, key: str) -> tuple[bytes, str]:
+        """A stored picture, or one journalled by this process whose write is still in flight."""
+        if self._keeper is not None and (found := self._keeper.recent_part(key)) is not None:
+            return found
+        blobs = await self._blob_store()
+        return await blobs.get(key)
+
     @property
     def interpreter(self) -> RuleInterpreter:
         if self._interpreter is None:
@@ -119,7 +157,6 @@ class Core:
 
     async def _resolve_resource_image(self, uri: str) -> bytes:
         """`mugpos://analyses/{id}/annotated` or `/original` -> image bytes from the blob store."""
-        blobs = await self._blob_store()
         parts = uri.removeprefix(RESOURCE_PREFIX).strip("/").split("/")
         if len(parts) == 3 and parts[0] == "analyses" and parts[2] in {"annotated", "original"}:
             record = await self._record(parts[1])
@@ -129,7 +166,7 @@ class Core:
                     f"analysis {parts[1]} has no stored {parts[2]} image",
                     hint="originals are kept only with MUGPOS_STORE_ORIGINALS=true",
                 )
-            data, _ = await blobs.get(key)
+            data, _ = await self._blob(key)
             return data
         raise NotFound(f"{uri} is not an image resource", hint="use mugpos://analyses/{id}/annotated")
 
@@ -143,6 +180,9 @@ class Core:
         return rules
 
     async def _record(self, analysis_id: str) -> LayoutRecord:
+        keeper = await self._keeping()
+        if (kept := keeper.recent(analysis_id)) is not None:
+            return kept
         layouts = await self._layout_store()
         record = await layouts.get(analysis_id)
         if record is None:
@@ -157,8 +197,7 @@ class Core:
         record = await self._record(analysis_id)
         if not record.annotated_key:
             raise NotFound(f"analysis {analysis_id} has no annotated image")
-        blobs = await self._blob_store()
-        data, mime = await blobs.get(record.annotated_key)
+        data, mime = await self._blob(record.annotated_key)
         return Picture(data, mime)
 
     async def get_layout(self, analysis_id: str) -> dict[str, Any]:
@@ -172,12 +211,12 @@ def new_analysis_id() -> str:
     return f"a-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:10]}"
 
 
-def _evaluate(rules: list[Rule], analysis: SceneAnalysis) -> list[Any]:
+def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
     if not rules:
         return []
     from mugpos.rules.evaluator import evaluate
 
-    return evaluate(rules, analysis.scene, analysis.scale)
+    return evaluate(rules, analysis.scene, analysis.scale, analysis.desk)
 
 
 def _first_error(exc: Exception) -> str:
@@ -194,7 +233,3 @@ def _first_error(exc: Exception) -> str:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-async def _maybe_await(x: Any) -> Any:
-    return await x if asyncio.iscoroutine(x) else x

@@ -39,6 +39,7 @@ class SearchOps(Core):
             if isinstance(filters, LayoutFilters) or filters is None
             else LayoutFilters.model_validate(filters)
         )
+        await (await self._keeping()).drain()  # analyses answered a moment ago are searchable
         layouts = await self._layout_store()
         embedding = lvec = None
         exclude = None
@@ -80,12 +81,11 @@ class SearchOps(Core):
             )
             for m in matches
         ]
-        status = layouts.status()
         return SearchResult(
             query=query,
             results=hits,
             total_layouts=await layouts.count(),
-            backend=str(status.get("backend", type(layouts).__name__)),
+            backend=layouts.status().backend,
             took_ms=_ms(t0),
         )
 

@@ -33,10 +33,14 @@ class Item:
 class Layout:
     """The scene's objects with boxes that the solver may move; surfaces fixed at their original place."""
 
-    def __init__(self, scene: Scene, scale: Scale, desk: Desk | None = None) -> None:
+    def __init__(
+        self, scene: Scene, scale: Scale, desk: Desk | None = None, *, point_only: bool = False
+    ) -> None:
         self.scene = scene
         self.ppc = scale.px_per_cm
         self.base = desk if desk is not None else measure_desk(scene)
+        if point_only:  # the solver judges candidates by the best estimate (`_Meas.ok`) alone
+            self.base = self.base.point()
         self.items: list[Item] = [Item(o.id or "", o.label, o.box) for o in scene.objects]
         self.by_id = {it.id: it for it in self.items}
         self.tables = [it for it in self.items if it.label in SURFACE_LABELS]
@@ -232,7 +236,7 @@ def measure(rule: Rule, lay: Layout, only: str | None = None) -> tuple[list[_Mea
                 out.append(_Meas(s.id, required_cm=thr, status="uncertain", note=_OFF_PLANE))
                 continue
             e = desk.nearest_edge(s.id, tuple(rule.edges))
-            note = None if e.seen else f"the photo does not show the table's {e.edge} edge ({e.why})"
+            note = None if e.seen else f"the photo does not show the table's {e.edge} edge: {e.why}"
             m = _from_measured(e.measured, thr, rule.bound or "min", s.id, desk.surface_of(s.id).id, note)
             out.append(m)
         return out, None

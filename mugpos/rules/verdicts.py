@@ -1,4 +1,4 @@
-"""What checking rules produces: the JSON shapes of DESIGN.md ("Rule verdicts", "Suggestions")."""
+"""What checking rules produces: the verdict and suggestion JSON clients read (docs/rules.md, docs/clients.md)."""
 
 from __future__ import annotations
 

@@ -112,16 +112,21 @@ def zone_of(point: tuple[float, float], surface: Box) -> str:
 
 
 class EdgeDistances(BaseModel):
-    """Centimetres from the object's box to each edge of its surface (negative: past the edge)."""
+    """Centimetres from the object's footprint to each edge of its table (negative: past the edge).
 
-    left: float
-    right: float
-    back: float
-    front: float
+    None for an edge the photo does not show (cut by the frame, or no table): a distance to it would
+    be a distance to the photo's border.
+    """
+
+    left: float | None
+    right: float | None
+    back: float | None
+    front: float | None
 
     @property
-    def nearest(self) -> float:
-        return min(self.left, self.right, self.back, self.front)
+    def nearest(self) -> float | None:
+        known = [v for v in (self.left, self.right, self.back, self.front) if v is not None]
+        return min(known) if known else None
 
 
 def edge_distances_px(b: Box, surface: Box) -> tuple[float, float, float, float]:
@@ -141,7 +146,10 @@ class MugPosition(BaseModel):
     zone: str
     surface_id: str | None
     edges_cm: EdgeDistances
-    size_cm: tuple[float, float]
+    size_cm: tuple[float, float] = Field(description="footprint width x depth on the table plane, cm")
+    footprint_cm: tuple[float, float, float, float] | None = Field(
+        None, description="[x1, y1, x2, y2] on the table plane, cm (x right, y away from the camera)"
+    )
 
 
 def mug_position(scene: Scene, mug: Detection, scale: Scale) -> MugPosition:
@@ -191,7 +199,8 @@ class Relation(BaseModel):
     object_id: str
     object_label: str
     gap_px: float
-    gap_cm: float
+    gap_cm: float | None = Field(description="footprint to footprint on the table plane")
+    gap_range_cm: tuple[float | None, float | None] | None = None
     directions: list[Direction]
 
 

@@ -1,25 +1,12 @@
-"""Fixtures for the operator door: a guarded HTTP server, an MCP client for it, and a real Prometheus."""
+"""Fixtures for the operator door: a guarded streamable-HTTP server (helpers in operator_helpers.py)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import textwrap
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mcp"))  # mcp_helpers: servers on free ports
-
-from mcp_helpers import child_env, free_port, http_server
-
-TOKEN = "operator-token-7c2d"
+from operator_helpers import TOKEN
+from testkit import child_env, http_server
 
 
 @pytest.fixture
@@ -29,83 +16,3 @@ def server(app_env: dict[str, str]) -> Iterator[str]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with http_server(env, "streamable-http") as (base, _):
         yield base
-
-
-@asynccontextmanager
-async def mcp_client(base: str) -> AsyncIterator[Any]:
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
-
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
-    async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
-        yield client
-
-
-@contextmanager
-def prometheus(tmp: Path, target: str, token: str, interval_ms: int = 1000) -> Iterator[str]:
-    """Debian's prometheus on loopback scraping `target` (host:port) with the bearer token."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (apt-get install -y prometheus; .ci/run installs it)")
-    port = free_port()
-    config = tmp / "prometheus.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            global:
-              scrape_interval: {interval_ms}ms
-              scrape_timeout: {interval_ms}ms
-            scrape_configs:
-              - job_name: mugpos
-                metrics_path: /metrics
-                authorization:
-                  credentials: {token}
-                static_configs:
-                  - targets: ["{target}"]
-            """
-        )
-    )
-    log = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError(
-                    f"prometheus did not start: {(tmp / 'prometheus.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run installs it)")
-    raise AssertionError  # unreachable

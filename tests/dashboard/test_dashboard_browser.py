@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN, chromium_path, mcp_client
+from operator_helpers import TOKEN, chromium_path, mcp_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN, mcp_client, prometheus
+from operator_helpers import TOKEN, mcp_client, prometheus
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -139,3 +139,31 @@ def test_forked_workers_are_summed(tmp_path: Path) -> None:
     assert 'mugpos_queue_depth{model="detector"} 4.0' in before  # livesum over both workers
     assert 'mugpos_queue_depth{model="detector"} 1.0' in after  # the dead worker's gauge is gone
     assert 'mugpos_tool_calls_total{outcome="ok",tool="analyze_image"} 2.0' in after  # counts stay
+
+
+def test_docs_and_grafana_name_only_real_metrics() -> None:
+    """Every metric docs/operations.md and the Grafana dashboard mention is one /metrics exposes."""
+    import json
+    import re
+
+    from mugpos import telemetry
+
+    exposed: set[str] = set()
+    for line in telemetry.render().decode().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            exposed.add(name)
+            if kind == "histogram":
+                exposed |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    grafana = json.loads((docs / "grafana-mugpos.json").read_text())
+    exprs = " ".join(t["expr"] for p in grafana["panels"] for t in p["targets"])
+    used = set(re.findall(r"\bmugpos_[a-z_]+", exprs))
+    assert used and used <= exposed, used - exposed
+    documented = set(re.findall(r"`(mugpos_[a-z_]+)`", (docs / "operations.md").read_text()))
+    assert documented <= exposed, documented - exposed
+    required = {  # DESIGN.md "The HTTP doors"
+        "mugpos_tool_calls_total", "mugpos_stage_seconds", "mugpos_cache_hits_total",
+        "mugpos_cache_misses_total", "mugpos_batch_size", "mugpos_queue_depth", "mugpos_models_ready",
+    }  # fmt: skip
+    assert required <= exposed and required <= documented

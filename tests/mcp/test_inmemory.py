@@ -10,12 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_helpers import RULE, run_flow
 from PIL import Image
+from testkit import open_mcp_client
 
-from mugpos.mcp_server import build_server
 from mugpos.operations import TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +35,7 @@ def _size(result: Any) -> int:
 
 
 async def test_tools_mirror_the_operations_table(app: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == TOOL_NAMES == set(TOOLS)
     for name, tool in tools.items():
@@ -57,7 +56,7 @@ async def test_tools_mirror_the_operations_table(app: Any) -> None:
 
 
 async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, test_data: Path) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         flow = await run_flow(client, str(coffee_png))
         aid = flow["analysis_id"]
         # Progress came while the models warmed and the image was analysed, ending at 100 %.
@@ -99,7 +98,8 @@ async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, 
             "mugpos://layouts/{analysis_id}",
         }
         static = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert static == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary"}
+        # ui://mugpos/desk.html is the MCP App (desk view) bound to analyze_image and suggest_position.
+        assert static == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary", "ui://mugpos/desk.html"}
 
         annotated = (await client.read_resource(f"mugpos://analyses/{aid}/annotated")).contents[0]
         assert annotated.mime_type.startswith("image/")
@@ -117,7 +117,7 @@ async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, 
 
 
 async def test_rule_management(app: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         explained = await client.call_tool("explain_rule", {"text": RULE})
         assert explained.structured_content["understood"] is True
         assert "15.24" in explained.structured_content["interpretation"]
@@ -143,7 +143,7 @@ async def test_rule_management(app: Any) -> None:
 
 
 async def test_errors_are_actionable_and_leak_nothing(app: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         outside = await client.call_tool("analyze_image", {"image": "/etc/hostname"})
         assert outside.is_error and "Traceback" not in outside.content[0].text
         assert "MUGPOS_ALLOWED_DIRS" in outside.content[0].text and "Hint:" in outside.content[0].text
@@ -181,7 +181,7 @@ async def test_cancellation_stops_the_operation(app: Any, coffee_png: Path, monk
             raise
 
     monkeypatch.setattr(app.engine, "analyze", slow_analyze)
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         with anyio.move_on_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.call_tool, "analyze_image", {"image": str(coffee_png)})
@@ -195,7 +195,7 @@ async def test_cancellation_stops_the_operation(app: Any, coffee_png: Path, monk
 
 
 async def test_prompts_steer_through_the_tools(app: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
         assert {"review_my_desk", "set_up_workspace_rules"} <= set(prompts)
         assert [a.name for a in prompts["review_my_desk"].arguments] == ["image"]
