@@ -147,6 +147,8 @@ def draw_moves(
                 od.polygon(pts, fill=(*col, 55))
             elif g["kind"] == "target" and len(pts) >= 3:
                 od.polygon(pts, fill=(*TARGET, 110))
+        if not any(g["kind"] == "target" for g in m.get("guides", [])):
+            od.rectangle(m["to_box"], fill=(*TARGET, 90))  # no footprint: the box's ghost
     out = PILImage.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
     draw = ImageDraw.Draw(out)
     labels = Labels(draw, W, H, fs)
@@ -174,11 +176,15 @@ def draw_moves(
     for n, m in enumerate(moves, 1):
         fb, tb = m["from_box"], m["to_box"]
         target = next((g for g in m.get("guides", []) if g["kind"] == "target"), None)
-        tpts = _clip(target["points_px"], W, H) if target else [(tb[0], tb[3]), (tb[2], tb[3])]
+        tpts = (
+            _clip(target["points_px"], W, H)
+            if target
+            else [(tb[0], tb[1]), (tb[2], tb[1]), (tb[2], tb[3]), (tb[0], tb[3])]
+        )
         if target:
             draw.line([*tpts, tpts[0]], fill=TARGET, width=lw + 1)
         draw.rectangle(fb, outline=MUG, width=lw * 2)
-        a = ((fb[0] + fb[2]) / 2, fb[3] - (fb[3] - fb[1]) * 0.15)
+        a = ((fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2)
         b = _centroid(tpts)
         _arrow(draw, a, b, TARGET, lw * 2)
         labels.block((fb[0], fb[1], fb[2], fb[3]))
@@ -190,7 +196,9 @@ def draw_moves(
         if text not in said:  # one tag per distinct label: five zones around people say it once
             said.add(text)
             labels.put(anchor, text, col)
-    return _legend(out, [f"{n}. {m['instruction']}" for n, m in enumerate(moves, 1)], fs)
+    ys = [m["from_box"][3] for m in moves] + [m["to_box"][3] for m in moves]
+    at_top = bool(ys) and sum(ys) / len(ys) > H / 2
+    return _legend(out, [f"{n}. {m['instruction']}" for n, m in enumerate(moves, 1)], fs, at_top)
 
 
 def _top(pts: list[tuple[float, float]]) -> tuple[float, float]:
@@ -198,8 +206,9 @@ def _top(pts: list[tuple[float, float]]) -> tuple[float, float]:
     return (p[0], p[1])
 
 
-def _legend(img: Image.Image, lines: list[str], fs: int) -> Image.Image:
-    """The instructions in full, numbered, on a white band under the photo."""
+def _legend(img: Image.Image, lines: list[str], fs: int, at_top: bool) -> Image.Image:
+    """The instructions in full, numbered, on a white panel across the top or bottom of the photo
+    (away from the mugs), so the picture keeps the size it is sent at."""
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
@@ -207,13 +216,15 @@ def _legend(img: Image.Image, lines: list[str], fs: int) -> Image.Image:
         return img
     font = _font(fs)
     chars = max(24, int(img.width / (fs * 0.55)))
-    wrapped = [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="   ")]
-    line_h = int(fs * 1.35)
-    band = line_h * len(wrapped) + fs
-    out = PILImage.new("RGB", (img.width, img.height + band), (255, 255, 255))
-    out.paste(img, (0, 0))
+    wrapped = [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="   ")][:8]
+    line_h = int(fs * 1.3)
+    band = min(line_h * len(wrapped) + fs // 2, img.height // 2)
+    y0 = 0 if at_top else img.height - band
+    panel = PILImage.new("RGBA", img.size, (0, 0, 0, 0))
+    ImageDraw.Draw(panel).rectangle((0, y0, img.width, y0 + band), fill=(255, 255, 255, 225))
+    out = PILImage.alpha_composite(img.convert("RGBA"), panel).convert("RGB")
     d = ImageDraw.Draw(out)
-    y = img.height + fs // 2
+    y = y0 + fs // 4
     for w in wrapped:
         d.text((fs // 2, y), w, fill=(0, 0, 0), font=font)
         y += line_h

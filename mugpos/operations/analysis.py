@@ -258,7 +258,7 @@ class AnalysisOps(Core):
         verdicts = await _evaluate_off_loop(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
-        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale)
+        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale, analysis.desk)
         result = SuggestResult(
             suggestions=solved.suggestions,
             conflicts=solved.conflicts,
