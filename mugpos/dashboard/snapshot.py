@@ -197,8 +197,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "seq": event.seq,
         "kind": event.kind,
         "at": event.at,
-        "tool": data.get("tool"),
-        "analysis_id": r.get("analysis_id") or (data.get("arguments") or {}).get("analysis_id"),
+        "analysis_id": r.get("analysis_id"),
         "summary": r.get("summary"),
         "verdicts": [
             {"text": v.get("text"), "status": v.get("status"), "interpretation": v.get("interpretation")}

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mugpos import telemetry
 from mugpos.engine.analysis import Analysis
 from mugpos.errors import MugposError, SceneError
 from mugpos.operations.core import (
@@ -67,6 +68,7 @@ class AnalysisOps(Core):
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
         result.timings.total_ms = _ms(t_start)
+        telemetry.record_analysis(result, picture)  # /metrics stage timings, the dashboard feed
         await self._emit_analysis(result)
         if progress:
             await progress(1.0, "done")
@@ -271,6 +273,7 @@ class AnalysisOps(Core):
         picture = None
         if annotate:
             picture = await self._suggest_picture(result, analysis, img, analysis_id)
+        telemetry.record_suggestion(result, picture)
         if result.suggestions:
             await self._emit("suggestion.made", result.model_dump(mode="json"))
         return Outcome(result, picture)
