@@ -40,7 +40,7 @@ disable_created_metrics()  # the *_created series double the output and no dashb
 
 # --- metrics (names and labels are the outside contract: docs/operations.md "Metrics") ------------
 
-STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
+STAGES = ("load", "decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
 
 TOOL_CALLS = Counter(
     "mugpos_tool_calls", "Tool calls by tool and outcome (ok, refused, error).", ["tool", "outcome"]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mugpos.operations import Mugpos
     from mugpos.telemetry import Event
 
-LATENCY_STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
+LATENCY_STAGES = telemetry.STAGES
 
 
 async def snapshot(app: Mugpos, *, with_recent: bool = True) -> dict[str, Any]:

@@ -234,36 +234,26 @@ def draw_analysis(
 
 
 def draw_suggestions(
-    image: Image.Image, scene: Scene, moves: list[tuple[str, Box, Box, str]], *, max_side: int | None = None
+    image: Image.Image, scene: Scene, moves: list[Any], *, max_side: int | None = None
 ) -> Image.Image:
-    """For each (object id, from box, to box, text): the current box, a ghost of the target and an
-    arrow between their centres, with the instruction next to the target (at `max_side`, as above)."""
-    from PIL import Image as PILImage
-    from PIL import ImageDraw
+    """For each move (a Suggestion's dict, or (object id, from box, to box, text[, guides])): the mug,
+    a numbered arrow to its target drawn in perspective, the rule's line or zone, labels that do not
+    overlap, and the instructions in a legend under the photo (`mugpos.engine.moves_picture`), drawn
+    at `max_side` (the size it is sent at)."""
+    from mugpos.engine.moves_picture import draw_moves
 
     base, r = at_size(image, max_side)
-    moves = [(oid, _sc(a, r), _sc(b, r), text) for oid, a, b, text in moves]
-    lw, fs = _metrics(base)
-    overlay = PILImage.new("RGBA", base.size, (0, 0, 0, 0))
-    ghost = ImageDraw.Draw(overlay)
-    for _, _, to_box, _ in moves:
-        ghost.rectangle(to_box, fill=(*TARGET, 70))
-    out = PILImage.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
-    draw = ImageDraw.Draw(out)
-    moved = {m[0] for m in moves}
-    for obj in scene.objects:
-        if obj.label in SURFACE_LABELS or obj.id in moved:
-            continue
-        draw.rectangle(_sc(obj.box, r), outline=OBJECT, width=max(1, lw // 2 + 1))
-    for object_id, from_box, to_box, text in moves:
-        draw.rectangle(from_box, outline=MUG, width=lw * 2)
-        _dashed_rect(draw, to_box, TARGET, lw * 2)
-        a = ((from_box[0] + from_box[2]) / 2, (from_box[1] + from_box[3]) / 2)
-        b = ((to_box[0] + to_box[2]) / 2, (to_box[1] + to_box[3]) / 2)
-        _arrow(draw, a, b, TARGET, lw * 2)
-        _label(draw, (from_box[0], from_box[1]), object_id, MUG, fs, out.width)
-        _label(draw, (to_box[0], to_box[3] + 2 * lw), text, TARGET, fs, out.width)
-    return out
+    norm = []
+    for m in moves:
+        if not isinstance(m, dict):
+            oid, fb, tb, text, *rest = m
+            m = {"object_id": oid, "from_box": fb, "to_box": tb, "instruction": text,
+                 "guides": rest[0] if rest else []}  # fmt: skip
+        guides = [
+            {**g, "points_px": [[x * r, y * r] for x, y in g["points_px"]]} for g in m.get("guides", [])
+        ]
+        norm.append({**m, "from_box": _sc(m["from_box"], r), "to_box": _sc(m["to_box"], r), "guides": guides})
+    return draw_moves(base, scene, norm, scale=r)
 
 
 def encode_image(img: Image.Image, settings: Settings, *, max_side: int | None = None) -> tuple[bytes, str]:

@@ -260,7 +260,7 @@ class AnalysisOps(Core):
         verdicts = await _evaluate_off_loop(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
-        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale)
+        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale, analysis.desk)
         result = SuggestResult(
             suggestions=solved.suggestions,
             conflicts=solved.conflicts,
@@ -312,7 +312,7 @@ class AnalysisOps(Core):
                 base = None
         if base is None:  # a client scene: draw on a plain canvas of the image's size
             base = Image.new("RGB", (analysis.image.width, analysis.image.height), (245, 245, 240))
-        moves = [(s.object_id, s.from_box, s.to_box, s.instruction) for s in result.suggestions]
+        moves = [s.model_dump(mode="json") for s in result.suggestions]
 
         def draw() -> Picture:
             drawn = draw_suggestions(base, analysis.scene, moves, max_side=self.settings.annotated_max_side)

@@ -14,14 +14,15 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, float, int], list[Any]] = {}  # key -> [client, users]
+# key -> [client, users]; the key holds the loop itself (not its id, which a later loop may reuse)
+_clients: dict[tuple[str, float, asyncio.AbstractEventLoop | None], list[Any]] = {}
 
 
-def _loop_id() -> int:
+def _loop() -> asyncio.AbstractEventLoop | None:
     try:
-        return id(asyncio.get_running_loop())
+        return asyncio.get_running_loop()
     except RuntimeError:  # no loop yet: the client binds to the first loop that uses it
-        return 0
+        return None
 
 
 def redact_uri(uri: str) -> str:
@@ -32,7 +33,7 @@ def redact_uri(uri: str) -> str:
 
 def acquire(uri: str, *, timeout_s: float = 3.0) -> Any:
     """The shared `AsyncMongoClient` for this URI (made on first use); pair with `release`."""
-    key = (uri, float(timeout_s), _loop_id())
+    key = (uri, float(timeout_s), _loop())
     with _lock:
         entry = _clients.get(key)
         if entry is None:

@@ -26,22 +26,21 @@ HOST_DIR = Path(__file__).parent / "apps_host"
 RULE = "keep mugs in the left half"
 
 
-async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(app: Any) -> None:
-    async with open_mcp_client(app) as client:
-        tools = {t.name: t for t in (await client.list_tools()).tools}
-        for name, tool in tools.items():
-            ui = (tool.meta or {}).get("ui")
-            if name in UI_TOOLS:
-                assert ui == {"resourceUri": DESK_URI}, name
-            else:
-                assert ui is None, name
-        listed = [r for r in (await client.list_resources()).resources if str(r.uri) == DESK_URI]
-        assert len(listed) == 1 and listed[0].mime_type == "text/html;profile=mcp-app"
-        read = await client.read_resource(DESK_URI)
-        page = read.contents[0]
-        assert page.mime_type == "text/html;profile=mcp-app"
-        assert "ui/initialize" in page.text and "<script" in page.text
-        assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing fetched
+async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(mcp_client: Any) -> None:
+    tools = {t.name: t for t in (await mcp_client.list_tools()).tools}
+    for name, tool in tools.items():
+        ui = (tool.meta or {}).get("ui")
+        if name in UI_TOOLS:
+            assert ui == {"resourceUri": DESK_URI}, name
+        else:
+            assert ui is None, name
+    listed = [r for r in (await mcp_client.list_resources()).resources if str(r.uri) == DESK_URI]
+    assert len(listed) == 1 and listed[0].mime_type == "text/html;profile=mcp-app"
+    read = await mcp_client.read_resource(DESK_URI)
+    page = read.contents[0]
+    assert page.mime_type == "text/html;profile=mcp-app"
+    assert "ui/initialize" in page.text and "<script" in page.text
+    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing fetched
 
 
 @pytest.mark.slow
@@ -56,9 +55,9 @@ async def test_result_without_apps_is_unchanged(app: Any, coffee_png: Path) -> N
 
 
 def ext_apps_prefix() -> Path:
-    for candidate in (os.environ.get("MUGPOS_NPM_EXT_APPS"), "/work/npm/dashboard"):
-        if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
-            return Path(candidate)
+    candidate = os.environ.get("MUGPOS_NPM_EXT_APPS")
+    if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
+        return Path(candidate)
     pytest.skip(
         "npm @modelcontextprotocol/ext-apps not installed (.ci/run: npm_tool ext-apps; MUGPOS_NPM_EXT_APPS)"
     )
