@@ -75,8 +75,8 @@ Operation = Callable[[Progress | None], Awaitable[Outcome]]
 def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
     """The seven tools, each a typed function; then unknown argument keys are made an error."""
 
-    async def run(name: str, ctx: Context | None, op: Operation, **named: Any) -> CallToolResult:
-        return await run_tool(app, name, op, ctx, {k: v for k, v in named.items() if v is not None})
+    async def run(name: str, ctx: Context | None, op: Operation) -> CallToolResult:
+        return await run_tool(app, name, op, ctx)
 
     @server.tool(
         title="Analyze a photo of mugs",
@@ -109,7 +109,7 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             assert isinstance(out.result, AnalyzeResult)
             return Outcome(analysis_view(out.result, detail), out.picture)
 
-        return await run("analyze_image", ctx, op, rules=rules)
+        return await run("analyze_image", ctx, op)
 
     @server.tool(
         title="Suggest where to move mugs",
@@ -143,7 +143,7 @@ def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
             assert isinstance(out.result, SuggestResult)
             return Outcome(suggestion_view(out.result, detail), out.picture)
 
-        return await run("suggest_position", ctx, op, analysis_id=analysis_id, rules=rules)
+        return await run("suggest_position", ctx, op)
 
     @server.tool(
         title="Find similar stored layouts", annotations=READS.model_copy(update={"open_world_hint": True})
@@ -254,17 +254,14 @@ def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
         tool.parameters = Strict.model_json_schema(by_alias=True)
 
 
-async def run_tool(
-    app: Mugpos, name: str, op: Operation, ctx: Context | None, named: dict[str, Any] | None = None
-) -> CallToolResult:
+async def run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -> CallToolResult:
     """Run one operation; cancellation of the request cancels this coroutine and so the operation.
-    `named`: the small arguments that say what was looked at (an analysis id, rules), for telemetry.
 
     The result's `_meta["mugpos/timing"]` carries when the call reached this function and when its
     result was built (epoch seconds) and how long building took, so a client (and `mugpos bench`)
     can tell the door's own cost from the work."""
     received = time.time()
-    result = await _run_tool(app, name, op, ctx, named)
+    result = await _run_tool(app, name, op, ctx)
     answered = time.time()
     result.meta = {**(result.meta or {}), "mugpos/timing": _timing(received, answered, result)}
     return result
@@ -279,12 +276,11 @@ def _timing(received: float, answered: float, result: CallToolResult) -> dict[st
         "answered": round(answered, 6),
         "server_ms": round(server_ms, 2),
         "result_ms": round(max(server_ms - total, 0.0), 2) if total else 0.0,
+        "process_cpu_s": round(time.process_time(), 3),  # this server's CPU time so far (cold starts)
     }
 
 
-async def _run_tool(
-    app: Mugpos, name: str, op: Operation, ctx: Context | None, named: dict[str, Any] | None
-) -> CallToolResult:
+async def _run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -> CallToolResult:
     t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():
@@ -308,7 +304,6 @@ async def _run_tool(
             is_error=True,
         )
     telemetry.record_call(name, "ok", time.perf_counter() - t0)
-    telemetry.record_outcome(name, named or {}, outcome)
     return tool_result(name, outcome)
 
 

@@ -79,9 +79,15 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
     try:
         if transport == "stdio":
             from mugpos.mcp_server.server import build_server
+            from mugpos.mcp_server.stdio import run_stdio
+            from mugpos.webhooks import door as webhook_door
 
             # Warm-up starts in the server's lifespan, after stdout is claimed for the protocol.
-            await build_server(app).run_stdio_async()
+            # Webhooks (when configured) leave stdio sessions too: the outbox sender runs alongside.
+            hooks = webhook_door(app).lifespan
+            assert hooks is not None
+            async with hooks():
+                await run_stdio(build_server(app))
             return
         import uvicorn
 

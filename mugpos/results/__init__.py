@@ -13,18 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mugpos.engine.analysis import Analysis, ImageRef
 from mugpos.engine.timings import Timings
 from mugpos.rules.verdicts import Conflict, Explanation, RuleVerdict, Suggestion
-from mugpos.scene.geometry import MugPosition, Relation, Surface
 from mugpos.scene.model import Box, Scale, Scene
-
-
-class ImageRef(BaseModel):
-    width: int
-    height: int
-    sha256: str | None = None
-    source: str | None = Field(None, description="path, url, data-uri, base64, resource or scene")
-
 
 Detail = Literal["compact", "full"]
 DETAIL_FIELD = Field(
@@ -36,13 +28,16 @@ OMITTED_FIELD = Field(
 )
 
 
-class AnalyzeResult(BaseModel):
+class AnalyzeResult(Analysis):
+    """An `Analysis` with what the rules said of it: the same type the engine made, plus verdicts, a
+    summary and the URIs it is kept under. The embedding stays out of results (the layout store
+    keeps it for search)."""
+
     detail: Detail = DETAIL_FIELD
-    analysis_id: str
-    created_at: datetime
-    image: ImageRef
+    analysis_id: str  # type: ignore[assignment]  # kept analyses always have both
+    created_at: datetime  # type: ignore[assignment]
     summary: str = Field(description="one line a person can read")
-    scene: Scene | None = Field(
+    scene: Scene | None = Field(  # type: ignore[assignment]  # None only in the compact view
         None,
         description="the Scene JSON (reusable as `suggest --scene`), px_per_cm set to the scale used; "
         "full detail only",
@@ -50,18 +45,20 @@ class AnalyzeResult(BaseModel):
     object_counts: dict[str, int] = Field(
         default_factory=dict, description="how many objects of each label were detected"
     )
-    scale: Scale
-    surface: Surface
-    mugs: list[MugPosition]
-    relations: list[Relation]
     rules: list[RuleVerdict] = Field(default_factory=list)
-    embedder: str = Field(description="CLIP model identity, or 'disabled: <reason>'")
-    timings: Timings
-    warnings: list[str] = Field(default_factory=list)
     resources: dict[str, str] = Field(
         default_factory=dict, description="mugpos:// URIs of the stored analysis"
     )
     omitted: dict[str, int] = OMITTED_FIELD
+    embedding: list[float] | None = Field(None, exclude=True)
+
+    @classmethod
+    def of(cls, analysis: Analysis, **extra: Any) -> AnalyzeResult:
+        """The analysis itself (its fields shared, not copied or validated again) with `extra`."""
+        data = {name: getattr(analysis, name) for name in Analysis.model_fields} | extra
+        made = cls.model_construct(_fields_set=set(data), **data)
+        made._desk = analysis._desk  # the desk measured with it, not fitted again
+        return made
 
 
 class CheckResult(BaseModel):
@@ -134,11 +131,13 @@ class EngineStatus(BaseModel):
 
 
 __all__ = [
+    "Analysis",
     "AnalyzeResult",
     "Box",
     "CheckResult",
     "EngineStatus",
     "Explanation",
+    "ImageRef",
     "LayoutHit",
     "RuleInfo",
     "RuleList",
