@@ -324,7 +324,7 @@ async def _command(app: Mugpos, args: argparse.Namespace) -> int:
 
 
 EXAMPLE_RULES = (
-    "Keep mugs at least 1 cm from the table edge",
+    "Keep mugs in the left half of the table",
     "Keep mugs at least 6 inches away from laptops",
 )
 
@@ -439,9 +439,12 @@ def _human_analysis(r: Any) -> str:
         obj = r.scene.get(m.object_id)
         if obj is not None and obj.advisory is not None:
             adv = f", looks like a {obj.advisory.label} ({obj.advisory.score:.0%})"
+        edges = " ".join(
+            f"{side} {'?' if cm is None else f'{cm:.0f}'}"
+            for side, cm in (("L", e.left), ("R", e.right), ("back", e.back), ("front", e.front))
+        )
         lines.append(
-            f"  {m.object_id}: box {[round(v) for v in m.box]}, zone {m.zone}, "
-            f"edges L{e.left:.0f} R{e.right:.0f} back{e.back:.0f} front{e.front:.0f} cm"
+            f"  {m.object_id}: box {[round(v) for v in m.box]}, zone {m.zone}, edges {edges} cm"
             f"{' on ' + m.surface_id if m.surface_id else ''}{adv}"
         )
     for rel in r.relations[:8]:
@@ -477,9 +480,10 @@ def _verdict_lines(verdicts: list[Any]) -> list[str]:
         mark = {
             "satisfied": "ok",
             "violated": "VIOLATED",
+            "uncertain": "uncertain",
             "not_applicable": "n/a",
             "not_checkable": "not checkable",
-        }[v.status]
+        }.get(v.status, v.status)
         lines.append(f"[{mark}] {v.text}  ({v.interpretation})" + (f": {v.reason}" if v.reason else ""))
         lines.extend(f"    - {x.message}" for x in v.violations)
     return lines

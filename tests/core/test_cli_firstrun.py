@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 OFFLINE_VARS = ("MUGPOS_OFFLINE", "HF_HUB_OFFLINE", "YOLO_OFFLINE")
-EDGE_RULE = "Keep mugs at least 1 cm from the table edge"  # coffee.png: 0.6 cm from the back edge
+EDGE_RULE = "Keep mugs in the left half of the table"  # coffee.png: the cup stands in the middle
 
 
 def run(args: list[str], env: dict[str, str], *, drop: tuple[str, ...] = (), timeout: float = 240) -> Any:

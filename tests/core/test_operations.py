@@ -148,7 +148,7 @@ async def test_suggest_for_a_stored_analysis_and_tool_table(
         # cup "about 1 cm from the back edge" against the photo's border and moved it. Measured on
         # the plane, the close-up of one cup cannot tell: uncertain, with the range, and no move.
         await call_tool(app, "add_rule", {"text": "Keep mugs at least 1 cm from the edge of the table"})
-        sug = await call_tool(app, "suggest_position", {"analysis_id": aid})
+        sug = await call_tool(app, "suggest_position", {"analysis_id": aid, "detail": "full"})
         res = sug.result
         assert res.rules[0].status == "uncertain" and not res.rules[0].violations  # type: ignore[attr-defined]
         [m] = res.rules[0].measurements  # type: ignore[attr-defined]
