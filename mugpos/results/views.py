@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from mugpos.results import AnalyzeResult, RuleList, SuggestResult
-from mugpos.rules.verdicts import RuleVerdict
+from mugpos.rules.verdicts import RuleVerdict, Suggestion
 from mugpos.scene.model import Scale
 
 COMPACT_BYTES = 6000
@@ -37,13 +37,18 @@ def compact_scale(scale: Scale) -> Scale:
 
 
 def compact_verdicts(verdicts: list[RuleVerdict], max_violations: int) -> tuple[list[RuleVerdict], int, int]:
-    """Verdicts without per-object measurements and with at most `max_violations` violations each;
-    returns (verdicts, measurements omitted, violations omitted)."""
+    """Verdicts without per-object measurements, with at most `max_violations` violations each and
+    reasons cut to a line; returns (verdicts, measurements omitted, violations omitted)."""
     out, n_meas, n_viol = [], 0, 0
     for v in verdicts:
         n_meas += len(v.measurements)
         n_viol += max(0, len(v.violations) - max_violations)
-        out.append(v.model_copy(update={"measurements": [], "violations": v.violations[:max_violations]}))
+        reason = v.reason if v.reason is None or len(v.reason) <= 120 else v.reason[:117].rstrip() + "..."
+        out.append(
+            v.model_copy(
+                update={"measurements": [], "violations": v.violations[:max_violations], "reason": reason}
+            )
+        )
     return out, n_meas, n_viol
 
 
@@ -92,7 +97,8 @@ def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, fl
 
 
 def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> SuggestResult:
-    """Suggestions first (they are what the caller asked for), boxes rounded to 0.1 px, saved rules
+    """Suggestions first (they are what the caller asked for) without the picture's guide polygons,
+    boxes rounded to 0.1 px, saved rules
     named by their id in `satisfies`/`still_violated`/conflicts (each verdict in `rules` pairs the id
     with the words), repeated conflicts and verdict details trimmed until the JSON fits `budget`."""
     ids = {v.text: v.rule_id for v in full.rules if v.rule_id}
@@ -100,6 +106,8 @@ def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> Sugg
     def named(texts: list[str]) -> list[str]:  # a saved rule by its id: `rules` has its words
         return [ids.get(t, t) for t in texts]
 
+    drawn = "guides" in Suggestion.model_fields  # lines and zones for the picture: full detail only
+    n_guides = sum(len(getattr(s, "guides", [])) for s in full.suggestions)
     suggestions = [
         s.model_copy(
             update={
@@ -107,19 +115,21 @@ def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> Sugg
                 "to_box": _round_box(s.to_box),
                 "satisfies": named(s.satisfies),
                 "still_violated": named(s.still_violated),
+                **({"guides": []} if drawn else {}),
             }
         )
         for s in full.suggestions
     ]
     conflicts = [c.model_copy(update={"rules": named(c.rules)}) for c in full.conflicts]
     best: SuggestResult | None = None
-    for max_viol, max_sugg, max_conf in ((3, 12, 6), (2, 10, 3), (1, 8, 2), (0, 6, 1), (0, 4, 1)):
+    for max_viol, max_sugg, max_conf in ((3, 12, 6), (2, 10, 3), (1, 8, 2), (0, 6, 1), (0, 4, 1), (0, 2, 0)):
         verdicts, n_meas, n_viol = compact_verdicts(full.rules, max_viol)
         omitted = {
             "measurements": n_meas,
             "violations": n_viol,
             "suggestions": max(0, len(suggestions) - max_sugg),
             "conflicts": max(0, len(full.conflicts) - max_conf),
+            "guides": n_guides,
         }
         best = full.model_copy(
             update={
