@@ -46,8 +46,8 @@ READERS = {"align": read}
 
 
 def _line(rule: Rule, ctx: Ctx) -> float | None:
-    ids = ctx.members(rule.subject)
-    if not ids:
+    ids = ctx.members(rule.subject, but_me=False)  # the median mug stays; the others come to it
+    if len(ids) < 2:
         return None
     k = (1, 3) if rule.axis == "row" else (0, 2)
     return float(np.median([(ctx.rects[i][k[0]] + ctx.rects[i][k[1]]) / 2 for i in ids]))
