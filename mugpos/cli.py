@@ -181,9 +181,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mugpos.mcp_server.transports import serve
         from mugpos.operations import Mugpos
 
-        app = Mugpos()
-        app.engine.start_if_light()  # a torch-free load overlaps the SDK's import
-        serve(app, transport=args.transport, host=args.host, port=args.port)
+        serve(Mugpos(), transport=args.transport, host=args.host, port=args.port)
         return 0
     if cmd == "bench":
         from mugpos.bench import print_table, run_bench

@@ -66,30 +66,29 @@ def _median(xs: list[float]) -> float | None:
 
 
 # --- the engine alone ---------------------------------------------------------------------------
-async def engine_side(settings: Any, photos: list[Path]) -> dict[str, Any]:
-    """`Engine.analyze` on loaded photos and the whole `Mugpos.analyze` (base64 in, stored), per photo."""
-    from mugpos.engine.images import load_image
+@asynccontextmanager
+async def engine_app(settings: Any) -> AsyncIterator[Any]:
+    """The engine in this process, warm, with no cache tier (every photo is new anyway)."""
     from mugpos.operations import Mugpos
 
-    app = Mugpos(settings.model_copy(update={"cache_l2_bytes": 0, "redis_url": None}))  # no cache tier
+    app = Mugpos(settings.model_copy(update={"cache_l2_bytes": 0, "redis_url": None}))
     try:
         app.start()
         await app.engine.wait_ready()
-        warm = await load_image(_b64(photos[-1]), settings)
-        await app.engine.analyze(warm)
-        engine_ms, op_ms = [], []
-        for p in photos:
-            img = await load_image(_b64(p), settings)
-            t0 = time.perf_counter()
-            await app.engine.analyze(img)  # the same work as a call: scale estimated, plane fitted
-            engine_ms.append((time.perf_counter() - t0) * 1000)
-        for p in photos:
-            t0 = time.perf_counter()
-            await app.analyze(_b64(p), use_saved_rules=False)
-            op_ms.append((time.perf_counter() - t0) * 1000)
-        return {"engine_analyze_ms": engine_ms, "operation_ms": op_ms}
+        yield app
     finally:
         await app.aclose()
+
+
+async def _engine_once(app: Any, photo: Path) -> float:
+    """`Engine.analyze` on a loaded photo (decoding not timed): the same work as a call's model and
+    measure stages, scale estimated and plane fitted."""
+    from mugpos.engine.images import load_image
+
+    img = await load_image(_b64(photo), app.settings)
+    t0 = time.perf_counter()
+    await app.engine.analyze(img)
+    return (time.perf_counter() - t0) * 1000
 
 
 # --- servers --------------------------------------------------------------------------------------
@@ -155,23 +154,51 @@ async def _call(client: Any, photo: Path) -> dict[str, Any]:
 
 
 async def door_side(
-    transport: str, env: dict[str, str], cwd: Path, seq: list[Path], burst: list[Path], warm: Path
+    transport: str, env: dict[str, str], cwd: Path, app: Any, blocks: list[list[Path]], warm: Path
 ) -> dict[str, Any]:
-    """A warm server: `seq` one after another, then `burst` all at once."""
+    """A warm server beside the warm in-process engine, measured interleaved so that the load of a
+    shared machine, which drifts by the minute, weighs on both sides alike:
+
+    - per call: `Engine.analyze` on one twin and `analyze_image` on the other, alternating which
+      goes first (blocks 0 and 1);
+    - throughput: pairs of blocks, one after another then all at once, alternating which comes
+      first; the ratio is the median over the pairs."""
     async with mcp_client(transport, env, cwd) as client:
         await client.call_tool("analyze_image", {"image": _b64(warm), "use_saved_rules": False})
-        rows = [await _call(client, p) for p in seq]
-        t0 = time.perf_counter()
-        await asyncio.gather(*(_call(client, p) for p in burst))
-        burst_s = time.perf_counter() - t0
-    seq_s = sum(r["round_trip_ms"] for r in rows) / 1000
+        rows, engine_ms = [], []
+        for i, (pe, pm) in enumerate(zip(blocks[0], blocks[1], strict=True)):
+            if i % 2:
+                engine_ms.append(await _engine_once(app, pe))
+                rows.append(await _call(client, pm))
+            else:
+                rows.append(await _call(client, pm))
+                engine_ms.append(await _engine_once(app, pe))
+        pairs = []
+        for k in range(2, len(blocks) - 1, 2):
+            first_seq = k % 4 == 2
+            rates = {}
+            for mode in ("seq", "burst") if first_seq else ("burst", "seq"):
+                photos = blocks[k] if mode == "seq" else blocks[k + 1]
+                t0 = time.perf_counter()
+                if mode == "seq":
+                    for p in photos:
+                        await _call(client, p)
+                else:
+                    await asyncio.gather(*(_call(client, p) for p in photos))
+                rates[mode] = len(photos) / (time.perf_counter() - t0)
+            pairs.append(rates)
     stages = {k: _median([r[k] for r in rows if k in r]) for k in rows[0]} if rows else {}
+    call, eng = stages.get("round_trip_ms"), _median(engine_ms)
+    ratios = [p["burst"] / p["seq"] for p in pairs]
     return {
         "calls": len(rows),
         "median": stages,
-        "sequential_per_s": round(len(rows) / seq_s, 2) if seq_s else None,
-        "concurrent_per_s": round(len(burst) / burst_s, 2),
-        "concurrent_vs_sequential": round(len(burst) / burst_s / (len(rows) / seq_s), 2) if seq_s else None,
+        "engine_analyze_ms": eng,
+        "call_vs_engine_analyze": round(call / eng, 2) if call and eng else None,
+        "sequential_per_s": _median([p["seq"] for p in pairs]),
+        "concurrent_per_s": _median([p["burst"] for p in pairs]),
+        "concurrent_vs_sequential": _median(ratios),
+        "concurrent_vs_sequential_runs": [round(r, 2) for r in ratios],
     }
 
 
@@ -220,16 +247,16 @@ def worker_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dict[str
 async def door_section(
     settings: Any, env: dict[str, str], images: list[Path], workdir: Path, *, quick: bool
 ) -> dict[str, Any]:
-    """Everything above, in one run; ratios computed from medians measured in this run.
+    """Everything above, in one run; ratios from medians measured side by side in this run.
 
     Photo sets of the same make-up: block k holds twins (mirrored or cropped) of the same photos in
-    the same order, so the engine, the sequential and the concurrent runs do the same work (a busy
-    40-object table costs several times a lone coffee cup in the measure stage)."""
+    the same order, so every side does the same work (a busy 40-object table costs several times a
+    lone coffee cup in the measure stage), and every photo is new to every cache."""
     per = -(-CONCURRENT // len(images)) * len(images)
+    n_blocks = 2 + 2 * (2 if quick else 3)  # compare + (sequential, concurrent) pairs
     folder = workdir / "door-photos"
-    photos = distinct_photos(images, 5 * per + 3, folder)
-    blocks = [photos[k * per : k * per + CONCURRENT] for k in range(5)]
-    n_seq = CONCURRENT  # the same photos as the burst: quick or not, the ratio compares like with like
+    photos = distinct_photos(images, 2 * n_blocks * per + 3, folder)
+    blocks = [photos[k * per : k * per + CONCURRENT] for k in range(2 * n_blocks)]
     allowed = [d for d in env.get("MUGPOS_ALLOWED_DIRS", "").split(os.pathsep) if d] + [str(folder)]
     env = {**env, "MUGPOS_ALLOWED_DIRS": os.pathsep.join(allowed)}
 
@@ -237,23 +264,17 @@ async def door_section(
         return {**env, "MUGPOS_DATA_DIR": str(workdir / f"door-{name}-data")}
 
     out: dict[str, Any] = {
-        "photos": f"twins of {len(images)} photos as base64 JPEGs, every one distinct; "
-        f"{n_seq} one after another, {CONCURRENT} at once, the same photos' twins in each run"
+        "photos": f"twins of {len(images)} photos as base64 JPEGs, every one distinct, {CONCURRENT} a block; "
+        "engine and calls interleaved, sequential and concurrent blocks alternating"
     }
-    eng = await engine_side(settings, blocks[0][:n_seq])
-    out["engine"] = {k: _median(v) for k, v in eng.items()}
-    runs = {"stdio": (blocks[1], blocks[2]), "streamable_http": (blocks[3], blocks[4])}
-    for name, (seq, burst) in runs.items():
-        transport = "stdio" if name == "stdio" else "streamable-http"
-        try:
-            out[name] = await door_side(transport, child(name), workdir, seq[:n_seq], burst, photos[-3])
-        except Exception as exc:  # one transport failing must not hide the other's figures
-            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-    base = out["engine"].get("engine_analyze_ms")
-    for name in ("stdio", "streamable_http"):
-        rt = (out[name].get("median") or {}).get("round_trip_ms")
-        if rt and base:
-            out[name]["call_vs_engine_analyze"] = round(rt / base, 2)
+    async with engine_app(settings) as app:
+        for i, name in enumerate(("stdio", "streamable_http")):
+            transport = "stdio" if name == "stdio" else "streamable-http"
+            mine = blocks[i * n_blocks : (i + 1) * n_blocks]
+            try:
+                out[name] = await door_side(transport, child(name), workdir, app, mine, photos[-3])
+            except Exception as exc:  # one transport failing must not hide the other's figures
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     out["cold_start"] = {
         "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, photos[-1]),
         "runpod_worker": await asyncio.to_thread(
@@ -265,12 +286,10 @@ async def door_section(
 
 def door_table(door: dict[str, Any], w: Any) -> None:
     """The door section of `mugpos bench`'s table."""
-    w("MCP door (analyze_image, distinct photos as base64), median ms")
-    if not door or "engine" not in door:
+    w("MCP door (analyze_image, distinct photos as base64, beside engine.analyze), median ms")
+    if not door or ("stdio" not in door and "streamable_http" not in door):
         w(f"  {door.get('skipped') or door.get('error') or 'not run'}")
         return
-    eng = door["engine"]
-    w(f"  engine.analyze={eng.get('engine_analyze_ms')}  Mugpos.analyze (stored)={eng.get('operation_ms')}")
     for name in ("stdio", "streamable_http"):
         d = door.get(name) or {}
         if "median" not in d:
@@ -282,11 +301,14 @@ def door_table(door: dict[str, Any], w: Any) -> None:
             for k in ("door_in_ms", *SERVER_STAGES, "result_ms", "door_out_ms")
             if m.get(k) is not None
         )
-        w(f"  {name}: call={m.get('round_trip_ms')} ({d.get('call_vs_engine_analyze')}x engine.analyze)")
+        w(
+            f"  {name}: call={m.get('round_trip_ms')}  engine.analyze={d.get('engine_analyze_ms')}"
+            f"  ({d.get('call_vs_engine_analyze')}x)"
+        )
         w(f"    {stages}  result={m.get('result_chars')} chars")
         w(
             f"    sequential {d.get('sequential_per_s')}/s, {CONCURRENT} at once {d.get('concurrent_per_s')}/s"
-            f" ({d.get('concurrent_vs_sequential')}x)"
+            f" ({d.get('concurrent_vs_sequential')}x; runs {d.get('concurrent_vs_sequential_runs')})"
         )
     cold = door.get("cold_start") or {}
     s, r = cold.get("serve_stdio") or {}, cold.get("runpod_worker") or {}

@@ -138,19 +138,6 @@ class Engine:
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
 
-    @property
-    def light_load(self) -> bool:
-        """The models load without torch: an .onnx detector on ONNX Runtime and no CLIP. Then the
-        load is cheap enough to start with the process, overlapping the server's own imports (the
-        MCP SDK alone takes about a second), instead of after the handshake."""
-        s = self.settings
-        onnx = s.detector_weights.strip().lower().endswith(".onnx")
-        return onnx and s.detector_backend != "ultralytics" and s.embedder == "none"
-
-    def start_if_light(self) -> None:
-        if self.light_load:
-            self.start()
-
     def _load(self) -> None:
         try:
             self._stage = "loading detector"

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from mugpos.engine.analysis import Analysis
 from mugpos.engine.pipeline import Engine
-from mugpos.errors import NotFound
+from mugpos.errors import MugposError, NotFound
 from mugpos.results import AnalyzeResult
 from mugpos.results.uris import RESOURCE_PREFIX, layout_uri
 from mugpos.settings import Settings, get_settings
@@ -180,9 +180,13 @@ class Core:
         return rules
 
     async def _record(self, analysis_id: str) -> LayoutRecord:
-        keeper = await self._keeping()
-        if (kept := keeper.recent(analysis_id)) is not None:
-            return kept
+        try:
+            keeper = await self._keeping()  # replays what a killed process left, then reads
+        except MugposError as exc:  # an unwritable journal must not hide what the store holds
+            logging.getLogger("mugpos").warning("journal unavailable: %s", exc.message)
+        else:
+            if (kept := keeper.recent(analysis_id)) is not None:
+                return kept
         layouts = await self._layout_store()
         record = await layouts.get(analysis_id)
         if record is None:

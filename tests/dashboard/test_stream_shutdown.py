@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from mcp_helpers import REPO, child_env, free_port
+from testkit import REPO, child_env, free_port
 
 pytestmark = pytest.mark.slow
 

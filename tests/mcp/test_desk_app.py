@@ -55,9 +55,9 @@ async def test_result_without_apps_is_unchanged(app: Any, coffee_png: Path) -> N
 
 
 def ext_apps_prefix() -> Path:
-    for candidate in (os.environ.get("MUGPOS_NPM_EXT_APPS"), "/work/npm/dashboard"):
-        if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
-            return Path(candidate)
+    candidate = os.environ.get("MUGPOS_NPM_EXT_APPS")
+    if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
+        return Path(candidate)
     pytest.skip(
         "npm @modelcontextprotocol/ext-apps not installed (.ci/run: npm_tool ext-apps; MUGPOS_NPM_EXT_APPS)"
     )
