@@ -28,57 +28,31 @@ EPILOG = """examples:
 settings: MUGPOS_* environment variables (MUGPOS_DETECTOR_WEIGHTS, MUGPOS_DEVICE, ...); see README."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mugpos",
-        description="Eyes for mug placement: detect, measure, check rules, suggest moves.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _add_common(sp: argparse.ArgumentParser, annotated: bool = False) -> None:
+    """The options every analysing command shares."""
+    sp.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a rule in plain language (repeatable)",
     )
-    p.add_argument("--version", action="store_true", help="print the version and exit")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    def add_common(sp: argparse.ArgumentParser, annotated: bool = False) -> None:
+    sp.add_argument(
+        "--with-saved", action="store_true", help="also check the saved rules when --rule is given"
+    )
+    sp.add_argument("--px-per-cm", type=float, default=None, help="known scale; estimated when omitted")
+    sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    if annotated:
         sp.add_argument(
-            "--rule",
-            action="append",
-            default=[],
-            metavar="TEXT",
-            help="a rule in plain language (repeatable)",
+            "--annotated",
+            type=Path,
+            metavar="OUT",
+            help="write the annotated picture (.png, .jpg or .webp)",
         )
-        sp.add_argument(
-            "--with-saved", action="store_true", help="also check the saved rules when --rule is given"
-        )
-        sp.add_argument("--px-per-cm", type=float, default=None, help="known scale; estimated when omitted")
-        sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-        if annotated:
-            sp.add_argument(
-                "--annotated",
-                type=Path,
-                metavar="OUT",
-                help="write the annotated picture (.png, .jpg or .webp)",
-            )
 
-    a = sub.add_parser("analyze", help="detect mugs and objects, measure the scene, check rules")
-    a.add_argument("image", help="path, http(s) URL, data URI or base64")
-    add_common(a, annotated=True)
-    a.add_argument("--no-store", action="store_true", help="do not keep the analysis for search")
 
-    for name, helptext in (
-        ("check", "check rules against a photo or a scene JSON"),
-        ("suggest", "say where each mug should go to satisfy the rules"),
-    ):
-        c = sub.add_parser(name, help=helptext)
-        src = c.add_mutually_exclusive_group(required=True)
-        src.add_argument("image", nargs="?", help="a photo (path, URL, data URI, base64)")
-        src.add_argument(
-            "--scene", type=Path, metavar="SCENE.json", help="a Scene JSON from your own detector"
-        )
-        src.add_argument("--analysis", metavar="ID", help="a stored analysis id")
-        add_common(c, annotated=name == "suggest")
-
-    r = sub.add_parser("rules", help="manage saved rules")
+def _add_rules_commands(r: argparse.ArgumentParser) -> None:
+    """`mugpos rules add|list|remove|enable|disable|explain`."""
     rs = r.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     ra = rs.add_parser("add", help="save a rule")
     ra.add_argument("text")
@@ -94,6 +68,38 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in rs.choices.values():
         sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mugpos",
+        description="Eyes for mug placement: detect, measure, check rules, suggest moves.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("analyze", help="detect mugs and objects, measure the scene, check rules")
+    a.add_argument("image", help="path, http(s) URL, data URI or base64")
+    _add_common(a, annotated=True)
+    a.add_argument("--no-store", action="store_true", help="do not keep the analysis for search")
+
+    for name, helptext in (
+        ("check", "check rules against a photo or a scene JSON"),
+        ("suggest", "say where each mug should go to satisfy the rules"),
+    ):
+        c = sub.add_parser(name, help=helptext)
+        src = c.add_mutually_exclusive_group(required=True)
+        src.add_argument("image", nargs="?", help="a photo (path, URL, data URI, base64)")
+        src.add_argument(
+            "--scene", type=Path, metavar="SCENE.json", help="a Scene JSON from your own detector"
+        )
+        src.add_argument("--analysis", metavar="ID", help="a stored analysis id")
+        _add_common(c, annotated=name == "suggest")
+
+    _add_rules_commands(sub.add_parser("rules", help="manage saved rules"))
+
     s = sub.add_parser("serve", help="run the MCP server")
     s.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
@@ -104,12 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="measure latency, throughput, cache and cold start")
-    try:
-        from mugpos.bench import add_bench_arguments
+    from mugpos.bench import add_bench_arguments
 
-        add_bench_arguments(b)
-    except ImportError:  # pragma: no cover - bench is part of the package
-        pass
+    add_bench_arguments(b)
 
     e = sub.add_parser("export", help="export detector weights to ONNX or TensorRT")
     e.add_argument("--format", choices=["onnx", "engine"], required=True)
@@ -119,12 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dynamic", action="store_true")
     e.add_argument("--batch", type=int, default=1)
 
-    try:
-        from mugpos.deploy.runpod_api import add_deploy_arguments
+    from mugpos.deploy.runpod_api import add_deploy_arguments
 
-        add_deploy_arguments(sub)
-    except ImportError:  # pragma: no cover
-        pass
+    add_deploy_arguments(sub)
     return p
 
 
@@ -181,9 +181,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mugpos.mcp_server.transports import serve
         from mugpos.operations import Mugpos
 
-        app = Mugpos()
-        app.engine.start_if_light()  # a torch-free load overlaps the SDK's import
-        serve(app, transport=args.transport, host=args.host, port=args.port)
+        serve(Mugpos(), transport=args.transport, host=args.host, port=args.port)
         return 0
     if cmd == "bench":
         from mugpos.bench import print_table, run_bench

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     s3_region: str = "auto"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
+    s3_fallback: bool = Field(
+        False, description="use the local blob folder (degraded) if S3 is unreachable when the store opens"
+    )
     store_originals: bool = False
 
     # --- rules ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What the operator sees, recorded in one place: Prometheus metrics and a feed of recent events.
 
 Ground level (imports nothing from mugpos), so any layer may record into it: the cache counts hits
-per tier, the batcher its batch sizes, the doors their tool calls and each analysis's stage timings.
+per tier, the batcher its batch sizes, the operations each analysis's stage timings and an event per
+analysis or suggestion (whichever door asked: MCP, A2A, the worker), the MCP door its tool calls.
 The HTTP door reads it back: `/metrics` renders the registry, `/dashboard` follows the feed.
 
 Multi-process: when `PROMETHEUS_MULTIPROC_DIR` is set before this module is imported (the
@@ -37,9 +38,9 @@ from prometheus_client import multiprocess as _mp
 
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
-# --- metrics (names and labels are the outside contract: DESIGN.md "The HTTP doors") ------------
+# --- metrics (names and labels are the outside contract: docs/operations.md "Metrics") ------------
 
-STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
+STAGES = ("load", "decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
 
 TOOL_CALLS = Counter(
     "mugpos_tool_calls", "Tool calls by tool and outcome (ok, refused, error).", ["tool", "outcome"]
@@ -156,31 +157,17 @@ def record_timings(timings: Any) -> None:
             _child(STAGE_SECONDS, stage).observe(ms / 1000.0)
 
 
-FEED_KINDS = {"analyze_image": "analysis", "suggest_position": "suggestion"}
+def record_analysis(result: Any, picture: Any) -> None:
+    """After an analysis (any door): its stage timings, and an event for the dashboard.
 
-
-def record_outcome(tool: str, arguments: dict[str, Any], outcome: Any) -> None:
-    """After a successful call: stage timings of an analysis, and an event for the dashboard.
-
-    The event holds the result model and picture by reference (no copy, no JSON) and only the small
-    arguments that name what was looked at (never an inline image).
+    The event holds the result model and the picture by reference: no copy, no JSON.
     """
-    result = getattr(outcome, "result", None)
-    timings = getattr(result, "timings", None)
-    if timings is not None:
-        record_timings(timings)
-    kind = FEED_KINDS.get(tool)
-    if kind is not None:
-        small = {k: v for k, v in arguments.items() if k in ("analysis_id", "rules")}
-        publish(
-            kind,
-            {
-                "tool": tool,
-                "arguments": small,
-                "result": result,
-                "picture": getattr(outcome, "picture", None),
-            },
-        )
+    record_timings(result.timings)
+    publish("analysis", {"result": result, "picture": picture})
+
+
+def record_suggestion(result: Any, picture: Any) -> None:
+    publish("suggestion", {"result": result, "picture": picture})
 
 
 def record_cache(tier: str, hit: bool) -> None:
@@ -215,6 +202,7 @@ class EventFeed:
     """A short ring of recent events plus live subscribers; thread-safe, loop-aware."""
 
     keep: int = 30
+    closing: bool = False  # set when the server stops: open streams end instead of holding it up
     _ring: deque[Event] = field(default_factory=deque)
     _subs: list[_Subscriber] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)

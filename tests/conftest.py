@@ -1,11 +1,18 @@
-"""Shared test fixtures: the real test data (skipped with a reason when absent) and offline switches."""
+"""Shared test fixtures: the real test data (skipped with a reason when absent), offline switches, and
+the servers tests start (Redis through pytest-redis, a stand-in MongoDB, an in-memory MCP client).
+Plain helpers shared by every folder live in `testkit.py`."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_redis import factories
+from testkit import REDIS_MISSING, nx_mongodb, open_mcp_client
 
 # Never reach for the network from tests: Ultralytics' checks and the HF hub fail fast instead.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -67,3 +74,30 @@ def app_env(
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- servers ------------------------------------------------------------------------------------
+# Redis: pytest-redis's own `redis_proc` (one server for the session) and this one, started per test,
+# which a test may stop, kill (a crash) and start again on the same port without touching the other.
+_redis_proc_restartable = factories.redis_proc(port=None)
+
+
+@pytest.fixture
+def redis_proc_restartable(request: pytest.FixtureRequest) -> Any:
+    if shutil.which("redis-server") is None:
+        pytest.skip(REDIS_MISSING)
+    return request.getfixturevalue("_redis_proc_restartable")
+
+
+@pytest.fixture
+def mongo_uri() -> Iterator[str]:
+    """A stand-in MongoDB (nx-27017) for this test; skipped when it is not installed."""
+    with nx_mongodb() as uri:
+        yield uri
+
+
+@pytest.fixture
+async def mcp_client(app: Any) -> AsyncIterator[Any]:
+    """An MCP client on the folder's `app` fixture, through the SDK's in-memory transport."""
+    async with open_mcp_client(app) as client:
+        yield client

@@ -7,8 +7,10 @@ bind). Built from settings, so the card and the guard in front of the routes can
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import httpx
 from a2a.types import (
     AgentCapabilities,
     AgentCard,
@@ -25,6 +27,8 @@ from a2a.types import (
 )
 
 from mugpos import __version__
+from mugpos.access import READ, WRITE
+from mugpos.access.tokens import discovery_urls
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -78,7 +82,27 @@ SKILLS = [
 ]
 
 
-def enforced_schemes(settings: Settings) -> dict[str, SecurityScheme]:
+@dataclass(frozen=True)
+class OAuthEndpoints:
+    """Where a client gets a token: read from the issuer's metadata (RFC 8414 / OpenID discovery)."""
+
+    token_url: str
+    metadata_url: str
+
+
+async def discover_oauth(issuer: str, http: httpx.AsyncClient) -> OAuthEndpoints | None:
+    for url in discovery_urls(issuer):
+        try:
+            r = await http.get(url, headers={"Accept": "application/json"})
+            meta = r.json() if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            continue
+        if meta.get("token_endpoint") and str(meta.get("issuer", "")).rstrip("/") == issuer.rstrip("/"):
+            return OAuthEndpoints(str(meta["token_endpoint"]), url)
+    return None
+
+
+def enforced_schemes(settings: Settings, oauth: OAuthEndpoints | None = None) -> dict[str, SecurityScheme]:
     """The schemes the HTTP guard really checks, by the name the card uses for each."""
     schemes: dict[str, SecurityScheme] = {}
     token = settings.auth_token.get_secret_value().strip() if settings.auth_token else ""
@@ -88,27 +112,28 @@ def enforced_schemes(settings: Settings) -> dict[str, SecurityScheme]:
                 scheme="bearer", description="Authorization: Bearer <MUGPOS_AUTH_TOKEN>"
             )
         )
-    issuer = getattr(settings, "oauth_issuer", None)
-    if issuer:
-        issuer = str(issuer).rstrip("/")
-        scopes = getattr(settings, "oauth_scopes", None) or ["mugpos"]
+    if settings.oauth_issuer:
+        issuer = settings.oauth_issuer.rstrip("/")
+        found = oauth or OAuthEndpoints(f"{issuer}/token", discovery_urls(issuer)[0])
         schemes["oauth2"] = SecurityScheme(
             oauth2_security_scheme=OAuth2SecurityScheme(
-                description="JWT access tokens from the issuer (client credentials)",
-                oauth2_metadata_url=f"{issuer}/.well-known/openid-configuration",
+                description=f"JWT access tokens from {issuer} (client credentials; resource = this server's "
+                "/mcp URL); mugpos:read to analyse and search, mugpos:write to change rules",
+                oauth2_metadata_url=found.metadata_url,
                 flows=OAuthFlows(
                     client_credentials=ClientCredentialsOAuthFlow(
-                        token_url=f"{issuer}/token", scopes={s: "use mugpos" for s in scopes}
+                        token_url=found.token_url, scopes={READ: "analyse, suggest, search, read rules",
+                                                            WRITE: "add and remove rules"}
                     )
                 ),
             )
-        )
+        )  # fmt: skip
     return schemes
 
 
-def build_agent_card(settings: Settings, base_url: str) -> AgentCard:
-    schemes = enforced_schemes(settings)
-    base = (getattr(settings, "public_url", None) or base_url).rstrip("/")
+def build_agent_card(settings: Settings, base_url: str, oauth: OAuthEndpoints | None = None) -> AgentCard:
+    schemes = enforced_schemes(settings, oauth)
+    base = (settings.public_url or base_url).rstrip("/")
     card = AgentCard(
         name="mugpos",
         description="Eyes for where a mug stands on a desk, and where it should stand: analyses desk photos, "

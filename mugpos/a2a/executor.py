@@ -10,6 +10,7 @@ Cancelling stops the photos in flight (their coroutines are cancelled) and marks
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from a2a.helpers.proto_helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events.event_queue_v2 import EventQueue
 from a2a.server.tasks import TaskUpdater
-from a2a.types import Part, TaskState
+from a2a.types import Message, Part, TaskState
 
 from mugpos.a2a.parts import (
     AgentRequest,
@@ -45,7 +46,7 @@ class MugposAgentExecutor(AgentExecutor):
         assert context.message is not None
         task = context.current_task
         if task is None:
-            task = new_task_from_user_message(context.message)
+            task = new_task_from_user_message(_without_photo_bytes(context.message))
             if context.task_id:
                 task.id = context.task_id
             if context.context_id:
@@ -223,6 +224,18 @@ def _check_scopes(request: AgentRequest, context: RequestContext) -> None:
             f"this needs the scope {needed}", code="insufficient_scope",
             hint=f"ask the authorization server for a token with the scope {needed}",
         )  # fmt: skip
+
+
+def _without_photo_bytes(message: Message) -> Message:
+    """The message as the task's history keeps it: each photo's bytes replaced by a line naming it,
+    so the stored task and the first streamed event do not carry the batch back (megabytes a photo)."""
+    kept = Message()
+    kept.CopyFrom(message)
+    for part in kept.parts:
+        if part.HasField("raw"):
+            digest = hashlib.sha256(part.raw).hexdigest()[:16]
+            part.text = f"[photo {part.filename or '(unnamed)'}: {len(part.raw)} bytes, sha256 {digest}...]"
+    return kept
 
 
 def _plan(request: AgentRequest) -> str:

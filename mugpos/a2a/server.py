@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandlerV2
@@ -24,7 +25,7 @@ from a2a.server.routes import DefaultServerCallContextBuilder, create_jsonrpc_ro
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 
-from mugpos.a2a.card import A2A_PATH, build_agent_card
+from mugpos.a2a.card import A2A_PATH, build_agent_card, discover_oauth
 from mugpos.a2a.executor import MugposAgentExecutor
 from mugpos.access import READ, HttpDoor, caller, with_scopes
 
@@ -95,19 +96,26 @@ class A2ADoor:
             agent_card=build_agent_card(app.settings, base_url or "http://127.0.0.1:8765"),
         )
 
-    def card_json(self, base_url: str) -> tuple[dict[str, Any], str]:
+    async def card_json(self, base_url: str) -> tuple[dict[str, Any], str]:
         """The card as served (JSON, ETag) for the URL the client reached us at."""
         if base_url not in self._cards:
-            body = agent_card_to_dict(build_agent_card(self.app.settings, base_url))
+            oauth = None
+            issuer = self.app.settings.oauth_issuer
+            if issuer:  # the token endpoint comes from the issuer's own metadata
+                async with httpx.AsyncClient(timeout=10) as http:
+                    oauth = await discover_oauth(issuer, http)
+            body = agent_card_to_dict(build_agent_card(self.app.settings, base_url, oauth))
             etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
-            self._cards[base_url] = (body, etag)
+            if oauth is not None or not issuer:  # an issuer that did not answer: ask again next time
+                self._cards[base_url] = (body, etag)
+            return body, etag
         return self._cards[base_url]
 
     async def _card(self, request: Request) -> Response:
         from starlette.responses import JSONResponse, Response
 
         base = self.base_url or str(request.base_url).rstrip("/")
-        body, etag = self.card_json(base)
+        body, etag = await self.card_json(base)
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
         return JSONResponse(body, headers={"ETag": etag})

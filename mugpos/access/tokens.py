@@ -109,6 +109,7 @@ class JwksCache:
         self.keys: dict[str | None, jwt.PyJWK] = {}
         self.fetched_at: float | None = None
         self.fetches = 0  # how many times the key set was read (tests, metrics)
+        self.failed_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
@@ -127,8 +128,16 @@ class JwksCache:
 
     async def _refresh(self, stale: bool) -> None:
         async with self._lock:
-            if self.fetched_at is not None and not stale and not self._may_refresh(self.clock()):
+            now = self.clock()
+            if self.fetched_at is not None and not stale and not self._may_refresh(now):
                 return  # another request refreshed while we waited
+            if (
+                not self.keys
+                and self.failed_at is not None
+                and now - self.failed_at < self.refresh_cooldown_s
+            ):
+                # The issuer is down: do not make every request wait on it (or hammer it).
+                raise TokenRejected("the issuer's keys could not be read; retrying after the cooldown")
             try:
                 async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as http:
                     if self.jwks_url is None:
@@ -136,13 +145,11 @@ class JwksCache:
                     r = await http.get(self.jwks_url, headers={"Accept": "application/json"})
                     r.raise_for_status()
                     data = r.json()
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.HTTPError, ValueError, TokenRejected) as exc:
+                self.failed_at = self.clock()
+                log.warning("could not read the issuer's keys from %s: %s: %s",
+                            self.jwks_url or self.issuer, type(exc).__name__, exc)  # fmt: skip
                 if self.keys:  # keep serving with the keys we have; try again after the cooldown
-                    log.warning(
-                        "could not refresh the issuer's keys (%s); keeping %d",
-                        type(exc).__name__,
-                        len(self.keys),
-                    )
                     self.fetched_at = self.clock() - self.ttl_s + self.refresh_cooldown_s
                     return
                 raise TokenRejected(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mugpos.dashboard")
 
-STATUS_EVERY_S = 2.0
+STATUS_EVERY_S = 2.0  # also how long a stopping server waits for an open page's stream to end
 STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -116,7 +116,7 @@ async def _stream(app: Mugpos, request: Request) -> AsyncIterator[str]:
     """SSE: the full state first, then each new event at once and a status tick every few seconds."""
     with telemetry.FEED.subscribe() as queue:
         yield _sse("state", await snapshot(app))
-        while True:
+        while not telemetry.FEED.closing:  # the server is stopping: end, the page reconnects
             try:
                 event = await asyncio.wait_for(queue.get(), STATUS_EVERY_S)
             except TimeoutError:

@@ -13,12 +13,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mugpos import telemetry
+from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
     from mugpos.operations import Mugpos
     from mugpos.telemetry import Event
 
-LATENCY_STAGES = ("decode", "detect", "embed", "geometry", "rules", "annotate", "store", "total")
+LATENCY_STAGES = telemetry.STAGES
 
 
 async def snapshot(app: Mugpos, *, with_recent: bool = True) -> dict[str, Any]:
@@ -93,17 +94,19 @@ def _batching_view(batching: dict[str, Any]) -> dict[str, Any]:
 
 
 def backends_up(status: dict[str, Any]) -> dict[str, bool]:
-    """Redis and MongoDB where configured: up unless their last call failed or they fell back."""
+    """Redis and MongoDB where configured: up unless their last call failed or a fallback stands in.
+
+    Reads the stores' typed health (`mugpos.stores.health.ComponentHealth`, dumped by `status`).
+    """
     up: dict[str, bool] = {}
     entries = [*(status.get("cache") or {}).values(), *(status.get("stores") or {}).values()]
     for st in entries:
-        if not isinstance(st, dict) or st.get("enabled") is False or st.get("opened") is False:
+        if not isinstance(st, dict) or st.get("opened") is False:
             continue
-        backend = st.get("backend") or st.get("tier")
-        if backend not in ("redis", "mongodb"):
+        health = ComponentHealth.model_validate(st)
+        if not health.enabled or health.configured not in ("redis", "mongodb"):
             continue
-        ok = st.get("ok", True) is not False and not st.get("degraded")
-        up[backend] = up.get(backend, True) and ok
+        up[health.configured] = up.get(health.configured, True) and health.up
     return up
 
 
@@ -194,8 +197,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "seq": event.seq,
         "kind": event.kind,
         "at": event.at,
-        "tool": data.get("tool"),
-        "analysis_id": r.get("analysis_id") or (data.get("arguments") or {}).get("analysis_id"),
+        "analysis_id": r.get("analysis_id"),
         "summary": r.get("summary"),
         "verdicts": [
             {"text": v.get("text"), "status": v.get("status"), "interpretation": v.get("interpretation")}

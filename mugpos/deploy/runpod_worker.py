@@ -203,6 +203,7 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     if not COLD.done:
         COLD.done = True
         COLD.mark("first answer")
+        COLD.details["cpu_s"] = round(time.process_time(), 3)  # CPU seconds to get here, all threads
         if COLD.verbose:
             print(
                 f"mugpos-worker cold start summary: {json.dumps(COLD.summary())}", file=sys.stderr, flush=True

@@ -118,11 +118,6 @@ class MicroBatcher(Generic[T, R]):
                 raise err
         return [f.result() for f in futs]
 
-    async def run_in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn(*args)` on the batcher's model thread (load, warm-up: keep the model on one thread)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
-
     def stats(self) -> dict[str, Any]:
         with self._lock:
             s = self._stats

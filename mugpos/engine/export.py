@@ -35,6 +35,48 @@ def export_detector(
     an optimisation profile up to `batch`). `half` needs a CUDA device. The file lands beside the
     weights (Ultralytics' choice) unless `out_dir` is given.
     """
+    device = _check_export(weights, fmt, half=half, batch=batch, device=device)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(weights, task="detect")
+        out = model.export(
+            format=fmt,
+            imgsz=imgsz,
+            half=half,
+            dynamic=dynamic,
+            batch=batch,
+            device=device,
+            simplify=True,
+            verbose=False,
+        )
+    except Exception as exc:  # Ultralytics raises plain exceptions for bad weights or toolchains
+        raise ModelError(
+            f"export of {weights} to {fmt} failed: {exc}",
+            hint="check the weights, the free disk space and (for engine) the TensorRT install",
+        ) from exc
+    path = Path(str(out))
+    if not path.exists():
+        raise ModelError(f"the exporter reported {path} but wrote nothing", hint="see the log above")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dest = out_dir / path.name
+        if dest.resolve() != path.resolve():
+            shutil.move(str(path), dest)
+        path = dest
+    return path
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("no CUDA device is available", hint="run on a GPU machine or use --device cpu")
+
+
+def _check_export(weights: str, fmt: str, *, half: bool, batch: int, device: str) -> str:
+    """Every reason an export would fail, as a clear error before Ultralytics starts; the device to use."""
     if fmt not in ("onnx", "engine"):
         raise ConfigError(f"unknown export format {fmt!r}", hint="use --format onnx or --format engine")
     if batch < 1:
@@ -75,41 +117,4 @@ def export_detector(
         raise ConfigError("fp16 export needs a CUDA device", hint="drop --half or pass --device cuda")
     if cuda:
         _require_cuda()
-
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
-
-    try:
-        model = YOLO(weights, task="detect")
-        out = model.export(
-            format=fmt,
-            imgsz=imgsz,
-            half=half,
-            dynamic=dynamic,
-            batch=batch,
-            device=device,
-            simplify=True,
-            verbose=False,
-        )
-    except Exception as exc:  # Ultralytics raises plain exceptions for bad weights or toolchains
-        raise ModelError(
-            f"export of {weights} to {fmt} failed: {exc}",
-            hint="check the weights, the free disk space and (for engine) the TensorRT install",
-        ) from exc
-    path = Path(str(out))
-    if not path.exists():
-        raise ModelError(f"the exporter reported {path} but wrote nothing", hint="see the log above")
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        dest = out_dir / path.name
-        if dest.resolve() != path.resolve():
-            shutil.move(str(path), dest)
-        path = dest
-    return path
-
-
-def _require_cuda() -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError("no CUDA device is available", hint="run on a GPU machine or use --device cpu")
+    return device

@@ -121,7 +121,12 @@ def decode_image_bytes(data: bytes, settings: Settings) -> tuple[Image.Image, st
 
 def _pil_open() -> Callable[..., Image.Image]:
     """PIL's own `Image.open`. Ultralytics replaces it with one that, on an unknown format, tries
-    to pip-install a HEIF plugin: never acceptable on the request path for untrusted bytes."""
+    to pip-install a HEIF plugin: never acceptable on the request path for untrusted bytes.
+
+    Private name on purpose: Ultralytics has no public switch to leave `PIL.Image.open` alone
+    (`ultralytics.utils.patches` replaces it at import and keeps PIL's own as `_image_open`). If
+    that name goes away, `getattr` falls back to the patched opener rather than failing.
+    """
     import sys
 
     from PIL import Image

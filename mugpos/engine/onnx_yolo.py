@@ -19,6 +19,9 @@ the session for a detection export, step for step, so the detections are the sam
 from __future__ import annotations
 
 import ast
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +59,17 @@ class OnnxYolo:
     def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        self._bytes = Path(path).read_bytes()  # read once; the lanes open from memory
+        self.threads = threads or os.cpu_count() or 1
         providers: list[Any] = ["CPUExecutionProvider"]
         if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             index = int(device.split(":")[1]) if ":" in device else 0
             providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self._providers = providers
+        self.session = self._session(self.threads)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self._lanes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pool: ThreadPoolExecutor | None = None
         meta = self.session.get_modelmeta().custom_metadata_map
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -82,6 +87,32 @@ class OnnxYolo:
             channels = self.session.get_outputs()[0].shape[1]
             names = {i: f"class{i}" for i in range(int(channels) - 4)} if isinstance(channels, int) else {}
         self.names = names
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        # Idle ORT threads spin by default: on a shared CPU that starves decoding, drawing and the
+        # event loop (and other processes) while it waits; measured slower, not faster, at 2 cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(self._bytes, options, providers=self._providers)
+
+    def _lane_pool(self) -> ThreadPoolExecutor:
+        """One single-threaded session per core: a batch of a batch-1 export runs its pictures side
+        by side instead of one after another (each picture still runs alone: same detections)."""
+        if self._pool is None:
+            for _ in range(self.threads):
+                self._lanes.put(self._session(1))
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mugpos-onnx-lane")
+        return self._pool
+
+    def _on_lane(self, image: np.ndarray, *args: Any) -> RawDetections:
+        session = self._lanes.get()  # each lane runs one picture at a time
+        try:
+            return self._predict_on(session, [image], *args)[0]
+        finally:
+            self._lanes.put(session)
 
     # --- pre-processing -----------------------------------------------------------------------
     def _letterbox(self, image: np.ndarray, new_shape: tuple[int, int], auto: bool) -> np.ndarray:
@@ -116,11 +147,20 @@ class OnnxYolo:
         """RGB HxWx3 uint8 pictures -> detections per picture, as Ultralytics' `predict` finds them."""
         if not images:
             return []
+        if self.batch == 1 and len(images) > 1 and self.threads > 1 and self.device == "cpu":
+            pool = self._lane_pool()
+            jobs = [pool.submit(self._on_lane, im, conf, iou, imgsz, max_det) for im in images]
+            return [job.result() for job in jobs]
+        return self._predict_on(self.session, images, conf, iou, imgsz, max_det)
+
+    def _predict_on(
+        self, session: Any, images: list[np.ndarray], conf: float, iou: float, imgsz: int, max_det: int
+    ) -> list[RawDetections]:
         new_shape = self.fixed_hw or (imgsz, imgsz)
         auto = self.dynamic and len({im.shape for im in images}) == 1
         boxed = [self._letterbox(im, new_shape, auto) for im in images]
         x = self._tensor(boxed)
-        preds = self._run(x)
+        preds = self._run(session, x)
         in_hw = x.shape[2:]
         out = []
         for pred, im in zip(preds, images, strict=True):
@@ -129,16 +169,20 @@ class OnnxYolo:
             out.append(RawDetections(xyxy, rows[:, 4], rows[:, 5].astype(int), im.shape[:2]))
         return out
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    def _run(self, session: Any, x: np.ndarray) -> np.ndarray:
         if self.batch is None or x.shape[0] == self.batch:
-            return np.asarray(self.session.run(self.output_names[:1], {self.input_name: x})[0], np.float32)
+            return np.asarray(session.run(self.output_names[:1], {self.input_name: x})[0], np.float32)
         parts = []
         for start in range(0, x.shape[0], self.batch):
             chunk = x[start : start + self.batch]
             pad = self.batch - chunk.shape[0]
             if pad:  # a static-batch export rejects a short batch: pad, then drop the padding's rows
                 chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-            y = self.session.run(self.output_names[:1], {self.input_name: chunk})[0]
+            y = session.run(self.output_names[:1], {self.input_name: chunk})[0]
             parts.append(np.asarray(y[: self.batch - pad], np.float32))
         return np.concatenate(parts)
 

@@ -1,4 +1,4 @@
-"""The analysis pipeline: a loaded image -> SceneAnalysis, through the batchers and the cache.
+"""The analysis pipeline: a loaded image -> `Analysis`, through the batchers and the cache.
 
 Models load in a background thread (`start()`), so the MCP server can answer `initialize` at once;
 the first analysis waits for them (`wait_ready`). Detection and embedding each go through a
@@ -15,16 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, Field, PrivateAttr
-
+from mugpos.engine.analysis import Analysis, ImageRef
 from mugpos.engine.exif import read_focal_35mm
 from mugpos.engine.letterbox import fit, unfit
 from mugpos.engine.timings import Timings
 from mugpos.errors import ConfigError, ModelError, MugposError
 from mugpos.scene.geometry import MugPosition, Relation, Surface, surface_for
-from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import Detection, ImageInfo, Scale, Scene
-from mugpos.scene.positions import mug_position, mug_relations, scale_of
 from mugpos.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +31,7 @@ if TYPE_CHECKING:
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
+    from mugpos.scene.measure import Desk
 
 log = logging.getLogger("mugpos.engine")
 
@@ -51,30 +49,7 @@ class AnalysisCache(Protocol):
     async def set(self, key: str, value: bytes) -> None: ...
 
 
-class SceneAnalysis(BaseModel):
-    """Everything the engine measured about one picture (or one client-supplied scene)."""
-
-    image: ImageInfo
-    image_sha256: str | None = None
-    scene: Scene
-    scale: Scale
-    surface: Surface
-    mugs: list[MugPosition]
-    relations: list[Relation]
-    embedding: list[float] | None = Field(None, description="L2-normalised CLIP image embedding")
-    embedder: str
-    models: dict[str, str | None] = Field(default_factory=dict)
-    timings: Timings = Field(default_factory=Timings)
-    warnings: list[str] = Field(default_factory=list)
-    _desk: Desk | None = PrivateAttr(None)
-
-    @property
-    def desk(self) -> Desk:
-        """The measured desk (fitted once per process; a stored analysis is measured again from its
-        boxes and hints, which reproduces the same plane, provenance included)."""
-        if self._desk is None:
-            self._desk = measure_desk(self.scene)
-        return self._desk
+SceneAnalysis = Analysis  # the earlier name of the one analysis type
 
 
 def measure_scene(
@@ -94,6 +69,11 @@ def measure_desk_scene(
     scene: Scene, *, px_per_cm: float | None = None
 ) -> tuple[Scene, Desk, Scale, Surface, list[MugPosition], list[Relation]]:
     """`measure_scene`, also returning the measured Desk for rules to reuse."""
+    # Imported here: the plane fit brings scipy (~1 s), which `initialize` must not wait for; the
+    # model loader imports it in the background (`Engine._load`).
+    from mugpos.scene.measure import measure_desk
+    from mugpos.scene.positions import mug_position, mug_relations, scale_of
+
     if px_per_cm is not None:
         scene = scene.model_copy(update={"px_per_cm": px_per_cm})
     bare = scene.model_copy(
@@ -158,19 +138,6 @@ class Engine:
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
 
-    @property
-    def light_load(self) -> bool:
-        """The models load without torch: an .onnx detector on ONNX Runtime and no CLIP. Then the
-        load is cheap enough to start with the process, overlapping the server's own imports (the
-        MCP SDK alone takes about a second), instead of after the handshake."""
-        s = self.settings
-        onnx = s.detector_weights.strip().lower().endswith(".onnx")
-        return onnx and s.detector_backend != "ultralytics" and s.embedder == "none"
-
-    def start_if_light(self) -> None:
-        if self.light_load:
-            self.start()
-
     def _load(self) -> None:
         try:
             self._stage = "loading detector"
@@ -200,6 +167,11 @@ class Engine:
                 self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
             else:
                 self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
+            if self.settings.warmup:
+                self._stage = "warming the stages"
+                t0 = time.perf_counter()
+                _warm_stages()
+                self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             self._stage = "ready"
         except BaseException as exc:  # surfaced to every waiting caller
@@ -259,11 +231,13 @@ class Engine:
     # --- analysis -----------------------------------------------------------------------
     def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
         assert self.detector is not None and self.cache is not None
-        return self.cache.key("analysis", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm))
+        return self.cache.key(
+            "analysis/2", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm)
+        )
 
     async def analyze(
         self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
-    ) -> SceneAnalysis:
+    ) -> Analysis:
         t_start = time.perf_counter()
         await self.wait_ready(progress)
         assert self.detector is not None and self._det_batcher is not None
@@ -271,7 +245,8 @@ class Engine:
         if self.cache is not None:
             raw, tier = await self.cache.get(key)
             if raw is not None:
-                cached = SceneAnalysis.model_validate_json(raw)
+                cached = Analysis.model_validate_json(raw)
+                cached.image = cached.image.model_copy(update={"sha256": img.sha256, "source": img.source})
                 cached.timings = Timings(total_ms=_ms(t_start), cache=tier)  # type: ignore[arg-type]
                 return cached
         timings = Timings()
@@ -306,12 +281,17 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
 
         t0 = time.perf_counter()
-        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
+        # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where
+        # it would stall every other request and the batcher's dispatch.
+        scene, desk, scale, surface, mugs, relations = await asyncio.to_thread(
+            measure_desk_scene, scene, px_per_cm=px_per_cm
+        )
         timings.geometry_ms = _ms(t0)
         warnings.extend(scale_warnings(scale, scene))
-        result = SceneAnalysis(
-            image=scene.image,
-            image_sha256=img.sha256,
+        result = Analysis(
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "sha256": img.sha256, "source": img.source}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -333,12 +313,14 @@ class Engine:
             await self.cache.set(key, result.model_dump_json().encode())
         return result
 
-    def analyze_scene(self, scene: Scene) -> SceneAnalysis:
+    def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
         scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
-        out = SceneAnalysis(
-            image=scene.image,
+        out = Analysis(
+            image=ImageRef.model_validate(
+                {**scene.image.model_dump(), "source": scene.image.source or "scene"}
+            ),
             scene=scene,
             scale=scale,
             surface=surface,
@@ -360,13 +342,6 @@ class Engine:
             )
         vec = await asyncio.to_thread(self.embedder.embed_texts, [text])
         return [float(x) for x in vec[0]]
-
-    async def embed_image(self, img: LoadedImage) -> list[float] | None:
-        await self.wait_ready()
-        if self._emb_batcher is None:
-            return None
-        vec = await self._emb_batcher.submit(img.image)
-        return [float(x) for x in vec]
 
     def status(self) -> dict[str, Any]:
         det, emb = self.detector, self.embedder
@@ -405,6 +380,26 @@ class Engine:
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
+
+
+def _warm_stages() -> None:
+    """What the first analysis would otherwise pay for after the models: the measure stage's imports
+    (scipy) and one plane fit, the image codecs, and the picture's fonts."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+
+    from mugpos.engine.annotate import draw_analysis
+
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 640, "height": 480},
+            "objects": [
+                {"label": "cup", "box": [300, 200, 360, 270]},
+                {"label": "dining table", "box": [0, 150, 640, 480]},
+            ],
+        }
+    )
+    measured, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
+    draw_analysis(Image.new("RGB", (640, 480)), measured, mugs)
 
 
 def _ms(t0: float) -> float:

@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         check_bind(args.transport, args.host, get_settings())  # before anything is built
         from mugpos.operations import Mugpos
 
-        app = Mugpos()
-        app.engine.start_if_light()  # a torch-free load overlaps the SDK's import
-        serve(app, args.transport, args.host, args.port)
+        serve(Mugpos(), args.transport, args.host, args.port)
     except MugposError as exc:
         print(exc.one_line(), file=sys.stderr)
         return exc.exit_code

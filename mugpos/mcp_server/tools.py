@@ -217,6 +217,7 @@ def _timing(received: float, answered: float, result: CallToolResult) -> dict[st
         "answered": round(answered, 6),
         "server_ms": round(server_ms, 2),
         "result_ms": round(max(server_ms - total, 0.0), 2) if total else 0.0,
+        "process_cpu_s": round(time.process_time(), 3),  # this server's CPU time so far (cold starts)
     }
 
 
@@ -244,7 +245,6 @@ async def _run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Cont
             is_error=True,
         )
     telemetry.record_call(name, "ok", time.perf_counter() - t0)
-    telemetry.record_outcome(name, arguments, outcome)
     return tool_result(name, outcome)
 
 

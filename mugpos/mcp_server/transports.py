@@ -79,9 +79,15 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
     try:
         if transport == "stdio":
             from mugpos.mcp_server.server import build_server
+            from mugpos.mcp_server.stdio import run_stdio
+            from mugpos.webhooks import door as webhook_door
 
             # Warm-up starts in the server's lifespan, after stdout is claimed for the protocol.
-            await build_server(app).run_stdio_async()
+            # Webhooks (when configured) leave stdio sessions too: the outbox sender runs alongside.
+            hooks = webhook_door(app).lifespan
+            assert hooks is not None
+            async with hooks():
+                await run_stdio(build_server(app))
             return
         import uvicorn
 
@@ -100,12 +106,30 @@ async def _serve(app: Mugpos, transport: str, host: str, port: int) -> None:
             f"mugpos: serving {transport} on http://{_url_host(host)}:{port}{path} ({auth})", file=sys.stderr
         )
         config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="auto")
-        await uvicorn.Server(config).serve()
+        await _uvicorn_server(config).serve()
     finally:
         with anyio.CancelScope(shield=True):
             if app.watchdog is not None:
                 await app.watchdog.aclose()
             await _close(app)
+
+
+def _uvicorn_server(config: Any) -> Any:
+    """uvicorn's Server, telling open dashboard streams to end when a stop signal arrives.
+
+    uvicorn waits for every open response before it stops; a dashboard's event stream never ends
+    by itself, so without this one open page would hold a pod's shutdown forever.
+    """
+    import uvicorn
+
+    from mugpos import telemetry
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            telemetry.FEED.closing = True  # a flag only: safe in a signal handler
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 async def _close(app: Any) -> None:

@@ -8,7 +8,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.pipeline import SceneAnalysis
+from mugpos import telemetry
+from mugpos.engine.analysis import Analysis
 from mugpos.errors import MugposError, SceneError
 from mugpos.operations.core import (
     Core,
@@ -20,7 +21,7 @@ from mugpos.operations.core import (
     _ms,
     new_analysis_id,
 )
-from mugpos.results import AnalyzeResult, CheckResult, ImageRef, SuggestResult
+from mugpos.results import AnalyzeResult, CheckResult, SuggestResult
 from mugpos.results.summaries import analysis_summary, suggest_summary
 from mugpos.results.uris import analysis_uri, annotated_uri, layout_uri
 from mugpos.scene.model import Scene
@@ -54,9 +55,9 @@ class AnalysisOps(Core):
         if progress:
             await progress(0.8, "checking rules")
         t0 = time.perf_counter()
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         analysis.timings.rules_ms = _ms(t0)
-        result = self._analyze_result(analysis, verdicts, img.source)
+        result = self._analyze_result(analysis, verdicts)
         picture = None
         if annotate:
             t0 = time.perf_counter()
@@ -67,35 +68,20 @@ class AnalysisOps(Core):
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
         result.timings.total_ms = _ms(t_start)
+        telemetry.record_analysis(result, picture)  # /metrics stage timings, the dashboard feed
         await self._emit_analysis(result)
         if progress:
             await progress(1.0, "done")
         return Outcome(result, picture)
 
-    def _analyze_result(
-        self, analysis: SceneAnalysis, verdicts: list[Any], source: str | None
-    ) -> AnalyzeResult:
+    def _analyze_result(self, analysis: Analysis, verdicts: list[Any]) -> AnalyzeResult:
         aid = new_analysis_id()
-        summary = analysis_summary(analysis, verdicts)
-        return AnalyzeResult(
+        return AnalyzeResult.of(
+            analysis,
             analysis_id=aid,
             created_at=datetime.now(UTC),
-            image=ImageRef(
-                width=analysis.image.width,
-                height=analysis.image.height,
-                sha256=analysis.image_sha256,
-                source=source,
-            ),
-            summary=summary,
-            scene=analysis.scene,
-            scale=analysis.scale,
-            surface=analysis.surface,
-            mugs=analysis.mugs,
-            relations=analysis.relations,
+            summary=analysis_summary(analysis, verdicts),
             rules=verdicts,
-            embedder=analysis.embedder,
-            timings=analysis.timings.model_copy(),
-            warnings=list(analysis.warnings),
             resources={
                 "analysis": analysis_uri(aid),
                 "annotated": annotated_uri(aid),
@@ -103,18 +89,24 @@ class AnalysisOps(Core):
             },
         )
 
-    def _draw_analysis(self, img: LoadedImage, analysis: SceneAnalysis, verdicts: list[Any]) -> Picture:
+    def _draw_analysis(self, img: LoadedImage, analysis: Analysis, verdicts: list[Any]) -> Picture:
         from mugpos.engine.annotate import draw_analysis, encode_image
 
         involved = {v.object_id for r in verdicts for v in r.violations} | {
             v.other_id for r in verdicts for v in r.violations if v.other_id
         }
-        drawn = draw_analysis(img.image, analysis.scene, analysis.mugs, highlight_ids=involved)
+        drawn = draw_analysis(
+            img.image,
+            analysis.scene,
+            analysis.mugs,
+            highlight_ids=involved,
+            max_side=self.settings.annotated_max_side,  # drawn once at the size it is sent
+        )
         data, mime = encode_image(drawn, self.settings)
         return Picture(data, mime)
 
     async def _store(
-        self, result: AnalyzeResult, analysis: SceneAnalysis, picture: Picture | None, img: LoadedImage | None
+        self, result: AnalyzeResult, analysis: Analysis, picture: Picture | None, img: LoadedImage | None
     ) -> None:
         """Journal the analysis and its picture (on disk before the answer goes out); the layout and
         blob stores are written behind the answer (`keeping.py`). Trouble never fails the analysis."""
@@ -209,7 +201,7 @@ class AnalysisOps(Core):
         analysis_id: str | None,
         scene: Scene | dict[str, Any] | None,
         progress: Progress | None,
-    ) -> tuple[SceneAnalysis, LoadedImage | None]:
+    ) -> tuple[Analysis, LoadedImage | None]:
         given = [x is not None for x in (image, analysis_id, scene)]
         if sum(given) != 1:
             raise SceneError(
@@ -227,10 +219,9 @@ class AnalysisOps(Core):
                 raise SceneError(
                     f"scene has {len(parsed.objects)} objects; the limit is {self.settings.max_scene_objects}"
                 )
-            return self.engine.analyze_scene(parsed), None
-        if analysis_id is not None:
-            stored = await self.get_analysis(analysis_id)
-            return self.engine.analyze_scene(stored.scene), None
+            return await asyncio.to_thread(self.engine.analyze_scene, parsed), None
+        if analysis_id is not None:  # as it was measured: same scale, source and uncertainty
+            return await self.get_analysis(analysis_id), None
         assert image is not None
         img = await self.load_image(image)
         return await self.engine.analyze(img, progress=progress), img
@@ -248,7 +239,7 @@ class AnalysisOps(Core):
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, _ = await self._scene_analysis(image, analysis_id, scene, progress)
         return CheckResult(
-            rules=_evaluate(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
+            rules=await _evaluate_off_loop(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
         )
 
     async def suggest(
@@ -266,10 +257,10 @@ class AnalysisOps(Core):
 
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, img = await self._scene_analysis(image, analysis_id, scene, progress)
-        verdicts = _evaluate(rule_list, analysis)
+        verdicts = await _evaluate_off_loop(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
-        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale)
+        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale, analysis.desk)
         result = SuggestResult(
             suggestions=solved.suggestions,
             conflicts=solved.conflicts,
@@ -282,6 +273,7 @@ class AnalysisOps(Core):
         picture = None
         if annotate:
             picture = await self._suggest_picture(result, analysis, img, analysis_id)
+        telemetry.record_suggestion(result, picture)
         if result.suggestions:
             await self._emit("suggestion.made", result.model_dump(mode="json"))
         return Outcome(result, picture)
@@ -301,7 +293,7 @@ class AnalysisOps(Core):
                 )
 
     async def _suggest_picture(
-        self, result: SuggestResult, analysis: SceneAnalysis, img: LoadedImage | None, analysis_id: str | None
+        self, result: SuggestResult, analysis: Analysis, img: LoadedImage | None, analysis_id: str | None
     ) -> Picture | None:
         from PIL import Image
 
@@ -320,10 +312,17 @@ class AnalysisOps(Core):
                 base = None
         if base is None:  # a client scene: draw on a plain canvas of the image's size
             base = Image.new("RGB", (analysis.image.width, analysis.image.height), (245, 245, 240))
-        moves = [(s.object_id, s.from_box, s.to_box, s.instruction) for s in result.suggestions]
+        moves = [s.model_dump(mode="json") for s in result.suggestions]
 
         def draw() -> Picture:
-            data, mime = encode_image(draw_suggestions(base, analysis.scene, moves), self.settings)
+            drawn = draw_suggestions(base, analysis.scene, moves, max_side=self.settings.annotated_max_side)
+            data, mime = encode_image(drawn, self.settings)
             return Picture(data, mime)
 
         return await asyncio.to_thread(draw)
+
+
+async def _evaluate_off_loop(rules: list[Any], analysis: Analysis) -> list[Any]:
+    """Rules over the measured desk (a stored analysis fits its plane here first): CPU work that
+    stays off the event loop, where it would stall other requests."""
+    return await asyncio.to_thread(_evaluate, rules, analysis) if rules else []

@@ -23,15 +23,17 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         stores: dict[str, Any] = {}
         degraded: list[str] = []
         for name, store in (("rules", self._rules), ("layouts", self._layouts), ("blobs", self._blobs)):
-            st = store.status() if store is not None else {"opened": False}
-            stores[name] = st
-            if st.get("degraded"):
-                degraded.append(f"{name}: {st.get('reason') or st.get('degraded')}")
-        stores["journal"] = self._keeper.status() if self._keeper is not None else {"opened": False}
-        cache = self._cache.status() if self._cache is not None else {}
-        for tier, st in cache.items():
-            if isinstance(st, dict) and st.get("degraded"):
-                degraded.append(f"cache {tier}: {st.get('last_error') or 'degraded'}")
+            health = store.status() if store is not None else None
+            stores[name] = health.model_dump(mode="json") if health is not None else {"opened": False}
+            if health is not None and (problem := health.problem()):
+                degraded.append(problem)
+        journal = self._keeper.status() if self._keeper is not None else None
+        stores["journal"] = journal.model_dump(mode="json") if journal is not None else {"opened": False}
+        if journal is not None and (problem := journal.problem()):
+            degraded.append(problem)
+        tiers = self._cache.status() if self._cache is not None else {}
+        cache = {tier: health.model_dump(mode="json") for tier, health in tiers.items()}
+        degraded.extend(p for health in tiers.values() if (p := health.problem()))
         if eng["error"]:
             degraded.append(f"models: {eng['error']}")
         if "disabled" in eng["embedder"]["note"]:

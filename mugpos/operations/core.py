@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from mugpos.engine.pipeline import Engine, SceneAnalysis
-from mugpos.errors import NotFound
+from mugpos.engine.analysis import Analysis
+from mugpos.engine.pipeline import Engine
+from mugpos.errors import MugposError, NotFound
 from mugpos.results import AnalyzeResult
 from mugpos.results.uris import RESOURCE_PREFIX, layout_uri
 from mugpos.settings import Settings, get_settings
@@ -98,12 +99,12 @@ class Core:
                 logging.getLogger("mugpos").exception("event sink failed for %s", event)
 
     # --- edges, each opened on first use by what needs it ----------------------------------
-    async def _edge(self, attr: str, open_edge: Callable[[Settings], Any]) -> Any:
+    async def _edge(self, attr: str, open_edge: Callable[[Settings], Awaitable[Any]]) -> Any:
         """Open the store held in `attr` once (rule management never pays for the layouts)."""
         if getattr(self, attr) is None:
             async with self._open_lock:
                 if getattr(self, attr) is None:
-                    setattr(self, attr, await _maybe_await(open_edge(self.settings)))
+                    setattr(self, attr, await open_edge(self.settings))
         return getattr(self, attr)
 
     async def _rule_store(self) -> RuleStore:
@@ -179,9 +180,13 @@ class Core:
         return rules
 
     async def _record(self, analysis_id: str) -> LayoutRecord:
-        keeper = await self._keeping()
-        if (kept := keeper.recent(analysis_id)) is not None:
-            return kept
+        try:
+            keeper = await self._keeping()  # replays what a killed process left, then reads
+        except MugposError as exc:  # an unwritable journal must not hide what the store holds
+            logging.getLogger("mugpos").warning("journal unavailable: %s", exc.message)
+        else:
+            if (kept := keeper.recent(analysis_id)) is not None:
+                return kept
         layouts = await self._layout_store()
         record = await layouts.get(analysis_id)
         if record is None:
@@ -210,7 +215,7 @@ def new_analysis_id() -> str:
     return f"a-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:10]}"
 
 
-def _evaluate(rules: list[Rule], analysis: SceneAnalysis) -> list[Any]:
+def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
     if not rules:
         return []
     from mugpos.rules.evaluator import evaluate
@@ -232,7 +237,3 @@ def _first_error(exc: Exception) -> str:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-async def _maybe_await(x: Any) -> Any:
-    return await x if asyncio.iscoroutine(x) else x

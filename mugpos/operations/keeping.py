@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mugpos.stores.health import ComponentHealth
 from mugpos.stores.journal import Entry, Journal
 
 log = logging.getLogger("mugpos.keeping")
@@ -38,16 +39,30 @@ class Keeper:
     async def keep(self, entry: Entry, record: Any, extra: Any = None) -> None:
         """Durable once this returns; the stores follow in the background. `record` is what reads
         of `entry.id` get meanwhile; `extra` is in-memory help for the writer (the decoded photo for
-        the thumbnail), never needed for a replay."""
-        await self.journal.append(entry)
+        the thumbnail), never needed for a replay. A cancelled call does not cancel the keeping: an
+        entry once appended is always written on (never left pending in a live process's journal)."""
+        loop = asyncio.get_running_loop()
+        durable: asyncio.Future[None] = loop.create_future()
+        task = loop.create_task(self._keep(entry, record, extra, durable), name=f"keep-{entry.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(durable)
+
+    async def _keep(self, entry: Entry, record: Any, extra: Any, durable: asyncio.Future[None]) -> None:
+        try:
+            await self.journal.append(entry)
+        except Exception as exc:
+            if not durable.done():
+                durable.set_exception(exc)
+            return
         self._recent[entry.id] = (entry, record)
         mimes = entry.header.get("mimes") or {}
         for key, data in entry.parts.items():
             if key in mimes:
                 self._parts[key] = (data, mimes[key])
-        task = asyncio.get_running_loop().create_task(self._write(entry, extra), name=f"keep-{entry.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not durable.done():
+            durable.set_result(None)
+        await self._write(entry, extra)
 
     async def _write(self, entry: Entry, extra: Any) -> None:
         for delay in (*RETRY_DELAYS_S, None):
@@ -100,13 +115,14 @@ class Keeper:
             log.info("replayed %d journalled analyses into the stores", n)
         return n
 
-    def status(self) -> dict[str, Any]:
-        return {
-            **self.journal.status(),
-            "writing": len(self._tasks),
-            "failed": self.failed,
-            "last_error": self.last_error,
-        }
+    def status(self) -> ComponentHealth:
+        """The journal's health; degraded once an analysis could not be stored and waits in it."""
+        health = self.journal.status()
+        health.details.update(writing=len(self._tasks), failed=self.failed, last_error=self.last_error)
+        if self.failed:
+            health.degraded = True
+            health.reason = f"{self.failed} analyses kept only in the journal: {self.last_error}"
+        return health
 
     async def aclose(self) -> None:
         await self.drain()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mugpos.errors import NotFound, RuleError
-from mugpos.operations.core import Core, _maybe_await
+from mugpos.operations.core import Core
 from mugpos.results import Explanation, Removed, RuleInfo, RuleList
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class RuleOps(Core):
         return _rule_info(await store.set_enabled(rule_id, enabled))
 
     async def explain_rule(self, text: str) -> Explanation:
-        return await _maybe_await(self.interpreter.explain(text))
+        return await self.interpreter.explain(text)
 
 
 def _rule_info(rule: Rule) -> RuleInfo:

@@ -81,12 +81,11 @@ class SearchOps(Core):
             )
             for m in matches
         ]
-        status = layouts.status()
         return SearchResult(
             query=query,
             results=hits,
             total_layouts=await layouts.count(),
-            backend=str(status.get("backend", type(layouts).__name__)),
+            backend=layouts.status().backend,
             took_ms=_ms(t0),
         )
 

@@ -70,5 +70,10 @@ def register(server: MCPServer[Any], app: Mugpos) -> None:
         description="The analysis picture with boxes, mug positions and distances drawn on it.",
         mime_type=f"image/{app.settings.annotated_format}",
     )
-    # The public decorator fixes one mime type per template; register the subclass directly.
+    # Missing public API: `MCPServer.resource()` fixes one mime type per template at registration,
+    # and there is no public way to add a `ResourceTemplate` subclass (ResourceManager.add_template,
+    # itself reached only through the private `_resource_manager`, builds a plain template from a
+    # function). Stored pictures keep the format they were drawn in (webp, jpeg or png), so the
+    # subclass that reports each read's own type is registered directly; checked by
+    # tests/mcp/test_inmemory.py, which reads an annotated picture back through the SDK client.
     server._resource_manager._templates[template.uri_template] = template

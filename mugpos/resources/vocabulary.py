@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mugpos.resources._common import JSON, to_json
+from mugpos.rules.grammar import TEMPLATES
+from mugpos.rules.model import Rule
+from mugpos.rules.units import UNITS
+from mugpos.rules.vocabulary import ALL_LABEL_GROUPS, TERMS
 from mugpos.scene.labels import (
     COCO_CLASSES,
     CONTEXT_LABELS,
@@ -19,7 +23,7 @@ if TYPE_CHECKING:
 
     from mugpos.operations import Mugpos
 
-# The words DESIGN.md fixes; the rules package's own terms, when present, are added to these.
+# The group words every client may rely on; the rules package's own terms are added to these.
 _GROUP_WORDS = {
     "mug": {"words": ["mug", "cup", "coffee", "tea"], "labels": sorted(MUG_LABELS)},
     "drink": {"words": ["drink", "beverage", "liquid"], "labels": sorted(DRINK_LABELS)},
@@ -33,36 +37,10 @@ _UNITS = {
     "in": ["in", "inch", "inches", '"'],
     "ft": ["ft", "foot", "feet", "'"],
 }
-_FORMS = [
-    "Keep mugs at least 6 inches away from laptops",
-    "Keep drinks more than 10 cm from electronics",
-    "Mugs must stay on the table",
-    "Keep the mug within 30 cm of the keyboard",
-    "Mugs should be on the right side of the laptop",
-    "No cups near the edge of the table (at least two inches)",
-]
 
 
 def vocabulary() -> dict[str, Any]:
-    vocab: dict[str, Any] = {
-        "objects": list(COCO_CLASSES),
-        "common_objects": sorted(CONTEXT_LABELS),
-        "groups": _GROUP_WORDS,
-        "units": _UNITS,
-        "numbers": "digits, decimals, fractions (1/2, ½) and number words (six, twenty-five, a foot and a half)",
-        "rule_forms": _FORMS,
-        "source": "engine.labels",
-    }
-    try:
-        from mugpos.rules.units import UNITS
-
-        vocab["units"] = {u: _UNITS.get(u, [u]) for u in UNITS}
-    except ImportError:  # the rules package is optional for this resource
-        pass
-    try:
-        from mugpos.rules.vocabulary import ALL_LABEL_GROUPS, TERMS
-    except ImportError:
-        return vocab
+    """Everything a rule may say, read from the rules package itself so the two cannot drift."""
     words: dict[str, dict[str, Any]] = {}
     frames: dict[str, str] = {}
     unseeable: dict[str, str] = {}
@@ -74,23 +52,21 @@ def vocabulary() -> dict[str, Any]:
             unseeable[term.word] = term.reason
         else:
             frames[term.word] = term.kind
-    vocab["groups"] = {
-        **_GROUP_WORDS,
-        **{k: {"words": [k], "labels": v} for k, v in ALL_LABEL_GROUPS.items() if k not in _GROUP_WORDS},
+    return {
+        "objects": list(COCO_CLASSES),
+        "common_objects": sorted(CONTEXT_LABELS),
+        "groups": {
+            **_GROUP_WORDS,
+            **{k: {"words": [k], "labels": v} for k, v in ALL_LABEL_GROUPS.items() if k not in _GROUP_WORDS},
+        },
+        "units": {u: _UNITS.get(u, [u]) for u in UNITS},
+        "numbers": "digits, decimals, fractions (1/2, ½) and number words (six, twenty-five, a foot and a half)",
+        "rule_forms": list(TEMPLATES),
+        "words": words,
+        "frames": frames,
+        "not_checkable": unseeable,
+        "rule_schema": Rule.model_json_schema(),
     }
-    vocab["words"] = words
-    vocab["frames"] = frames
-    vocab["not_checkable"] = unseeable
-    vocab["source"] = "rules.vocabulary"
-    try:
-        from mugpos.rules.grammar import TEMPLATES
-        from mugpos.rules.model import Rule
-
-        vocab["rule_forms"] = list(TEMPLATES)
-        vocab["rule_schema"] = Rule.model_json_schema()
-    except ImportError:
-        pass
-    return vocab
 
 
 def register(server: MCPServer[Any], app: Mugpos) -> None:

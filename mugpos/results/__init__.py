@@ -7,38 +7,33 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mugpos.engine.analysis import Analysis, ImageRef
 from mugpos.engine.timings import Timings
 from mugpos.rules.verdicts import Conflict, Explanation, RuleVerdict, Suggestion
-from mugpos.scene.geometry import MugPosition, Relation, Surface
-from mugpos.scene.model import Box, Scale, Scene
+from mugpos.scene.model import Box, Scale
 
 
-class ImageRef(BaseModel):
-    width: int
-    height: int
-    sha256: str | None = None
-    source: str | None = Field(None, description="path, url, data-uri, base64, resource or scene")
+class AnalyzeResult(Analysis):
+    """An `Analysis` with what the rules said of it: the same type the engine made, plus verdicts, a
+    summary and the URIs it is kept under. The embedding stays out of results (the layout store
+    keeps it for search)."""
 
-
-class AnalyzeResult(BaseModel):
-    analysis_id: str
-    created_at: datetime
-    image: ImageRef
+    analysis_id: str  # type: ignore[assignment]  # kept analyses always have both
+    created_at: datetime  # type: ignore[assignment]
     summary: str = Field(description="one line a person can read")
-    scene: Scene = Field(
-        description="the Scene JSON (reusable as `suggest --scene`), px_per_cm set to the scale used"
-    )
-    scale: Scale
-    surface: Surface
-    mugs: list[MugPosition]
-    relations: list[Relation]
     rules: list[RuleVerdict] = Field(default_factory=list)
-    embedder: str = Field(description="CLIP model identity, or 'disabled: <reason>'")
-    timings: Timings
-    warnings: list[str] = Field(default_factory=list)
     resources: dict[str, str] = Field(
         default_factory=dict, description="mugpos:// URIs of the stored analysis"
     )
+    embedding: list[float] | None = Field(None, exclude=True)
+
+    @classmethod
+    def of(cls, analysis: Analysis, **extra: Any) -> AnalyzeResult:
+        """The analysis itself (its fields shared, not copied or validated again) with `extra`."""
+        data = {name: getattr(analysis, name) for name in Analysis.model_fields} | extra
+        made = cls.model_construct(_fields_set=set(data), **data)
+        made._desk = analysis._desk  # the desk measured with it, not fitted again
+        return made
 
 
 class CheckResult(BaseModel):
@@ -108,11 +103,13 @@ class EngineStatus(BaseModel):
 
 
 __all__ = [
+    "Analysis",
     "AnalyzeResult",
     "Box",
     "CheckResult",
     "EngineStatus",
     "Explanation",
+    "ImageRef",
     "LayoutHit",
     "RuleInfo",
     "RuleList",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mugpos.engine.pipeline import SceneAnalysis
+    from mugpos.engine.analysis import Analysis
 
 
-def analysis_summary(analysis: SceneAnalysis, verdicts: list[Any]) -> str:
+def analysis_summary(analysis: Analysis, verdicts: list[Any]) -> str:
     n = len(analysis.mugs)
     mugs = ", ".join(f"{m.object_id} at {m.zone}" for m in analysis.mugs[:4]) or "no mug found"
     others = sorted({o.label for o in analysis.scene.objects if not o.is_mug})

@@ -1,342 +1,293 @@
-"""Where each mug that breaks a rule should go: the least move that satisfies every rule it can.
+"""Where each mug that breaks a rule should go, on the table plane: the least move that keeps the
+whole mug on the table and clear of everything else and satisfies every rule it can.
 
-For one mug at a time (scene order, earlier moves included), candidate positions are the box
-translated so an edge meets a constraint boundary (gap thresholds around every object, edge
-distances, halves and thirds, alignment lines) or a grid point, all inside the mug's surface. Each
-candidate is judged with the evaluator's own predicates: it must overlap no other object (surfaces
-excepted) and stay on the surface; among those, the fewest broken rules by severity weight wins, then
-the shortest move, then a fixed order, so the answer is deterministic. The winner is pulled back
-toward the start along each axis while nothing gets worse.
+For one mug at a time (scene order; each sees the earlier moves), candidate spots for its footprint
+are a grid over the table's visible footprint plus every line where a rule's boundary lies (the
+relation modules say where) and where the footprint would touch another one. Every candidate is
+judged at once with numpy on the best-fit footprints: it must lie on the table (a margin inside the
+edges the photo shows) and clear of every other footprint; among the rest the fewest broken rules by
+severity weight wins, then the shortest move, then a fixed order. `satisfies` and `still_violated`
+are judged the same way, by the best estimate; a check of the moved desk (the evaluator, with the
+plane's ranges) may call a rule `uncertain` where the estimate passes by less than the range.
 """
 
 from __future__ import annotations
 
 import math
-from itertools import product
-from typing import Any
+from dataclasses import dataclass
 
-from mugpos.rules.evaluator import Layout, check, involves, measure
+import numpy as np
+
+from mugpos.rules import relations
+from mugpos.rules.evaluator import Layout, check, involves
+from mugpos.rules.instructions import instruction
 from mugpos.rules.model import SEVERITY_WEIGHT, Rule
-from mugpos.rules.verdicts import Conflict, Move, Suggestion, Suggestions
+from mugpos.rules.placement import (
+    CLEAR_CM,
+    EDGE_MARGIN_CM,
+    A,
+    B,
+    Ctx,
+    inside_support,
+    to_pixels,
+    zone_lines,
+)
+from mugpos.rules.verdicts import Conflict, Guide, Move, Suggestion, Suggestions
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.model import Box, Scale, Scene
+from mugpos.scene.measure import Desk, measure_desk
+from mugpos.scene.model import Scale, Scene
 
-GRID = 32  # grid points per surface side
-MAX_CANDIDATES = 4000  # nearest axis-boundary combinations judged per mug
-NUDGE = 1e-3  # px beyond a boundary so a candidate lands on the satisfied side
+GRID = 30  # grid steps across the table, each way
+NEAREST = 1500  # boundary-crossing candidates judged per mug, nearest to the start first
 
 
-def _movable_rules(rules: list[Rule]) -> list[Rule]:
+def _movable(rules: list[Rule]) -> list[Rule]:
     return [r for r in rules if r.enabled and r.checkable and r.relation != "count"]
 
 
-def _broken(rules: list[Rule], lay: Layout, mug_id: str) -> list[Rule]:
+def _axis(values: list[float], lo: float, hi: float, start: float) -> A:
+    return np.unique(np.clip(np.array([v for v in values if math.isfinite(v)] + [start]), lo, hi))
+
+
+def _candidates(rules: list[Rule], ctx: Ctx, others: list[str]) -> tuple[A, A]:
+    R = ctx.region
+    lo_x, hi_x = R[0], R[2] - ctx.w
+    lo_y, hi_y = R[1], R[3] - ctx.d
+    xs = list(np.linspace(lo_x + EDGE_MARGIN_CM, hi_x - EDGE_MARGIN_CM, GRID + 1)) if hi_x > lo_x else []
+    ys = list(np.linspace(lo_y + EDGE_MARGIN_CM, hi_y - EDGE_MARGIN_CM, GRID + 1)) if hi_y > lo_y else []
+    pts: list[tuple[float, float]] = []
+    for r in rules:
+        mod = relations.BY_KIND[r.relation]
+        lx, ly = mod.lines(r, ctx)
+        xs += lx
+        ys += ly
+        if hasattr(mod, "points"):
+            pts += mod.points(r, ctx)
+    if others:
+        zx, zy = zone_lines(ctx.stack(others), CLEAR_CM + 1e-3, ctx.w, ctx.d)
+        xs += zx
+        ys += zy
+    ax = _axis(xs, lo_x, max(hi_x, lo_x), ctx.start[0])
+    ay = _axis(ys, lo_y, max(hi_y, lo_y), ctx.start[1])
+    X, Y = np.meshgrid(ax, ay, indexing="ij")
+    X, Y = X.ravel(), Y.ravel()
+    if len(X) > NEAREST:  # the boundary crossings nearest the start, and the grid for coverage
+        d = (X - ctx.start[0]) ** 2 + (Y - ctx.start[1]) ** 2
+        keep = np.argpartition(d, NEAREST)[:NEAREST]
+        gx, gy = np.meshgrid(
+            np.linspace(lo_x, max(hi_x, lo_x), GRID + 1),
+            np.linspace(lo_y, max(hi_y, lo_y), GRID + 1),
+            indexing="ij",
+        )
+        X, Y = np.concatenate([X[keep], gx.ravel()]), np.concatenate([Y[keep], gy.ravel()])
+    if pts:
+        px, py = np.array(pts).T
+        return np.concatenate([X, px]), np.concatenate([Y, py])
+    return X, Y
+
+
+def _clear(ctx: Ctx, others: list[str], X: A, Y: A) -> B:
+    """No other footprint within CLEAR_CM (its rectangle grown by it: a little strict at corners)."""
+    if not others:
+        return np.ones(X.shape, bool)
+    t, c = ctx.stack(others), CLEAR_CM - 1e-6
+    x, y = X[:, None], Y[:, None]
+    apart = (x >= t[None, :, 2] + c) | (x + ctx.w <= t[None, :, 0] - c)
+    apart |= (y >= t[None, :, 3] + c) | (y + ctx.d <= t[None, :, 1] - c)
+    return apart.all(axis=1)
+
+
+@dataclass
+class _Plan:
+    """The judged candidates for one mug: where they are, which rules each breaks, the winner."""
+
+    X: A
+    Y: A
+    broken: dict[int, B]  # index into the mug's rules -> bool per candidate
+    best: int
+
+
+def _plan(rules: list[Rule], ctx: Ctx) -> _Plan | None:
+    others = [
+        i for i, lab in ctx.labels.items() if i != ctx.mug_id and i in ctx.rects and lab not in SURFACE_LABELS
+    ]
+    X, Y = _candidates(rules, ctx, others)
+    ok = inside_support(ctx, X, Y)
+    X, Y = X[ok], Y[ok]
+    ok = _clear(ctx, others, X, Y)
+    if not ok.any():
+        return None
+    X, Y = X[ok], Y[ok]
+    cost = _cost(rules, ctx, X, Y)
+    dist = np.hypot(X - ctx.start[0], Y - ctx.start[1])
+    best = int(np.lexsort((Y, X, np.round(dist, 6), cost))[0])
+    bx, by = _refine(rules, ctx, others, float(X[best]), float(Y[best]), float(cost[best]))
+    X, Y = np.append(X, bx), np.append(Y, by)
+    broken = {k: relations.BY_KIND[r.relation].violated(r, ctx, X, Y) for k, r in enumerate(rules)}
+    return _Plan(X, Y, broken, len(X) - 1)
+
+
+def _cost(rules: list[Rule], ctx: Ctx, X: A, Y: A) -> A:
+    cost = np.zeros(X.shape)
+    for r in rules:
+        cost += SEVERITY_WEIGHT[r.severity] * relations.BY_KIND[r.relation].violated(r, ctx, X, Y)
+    return cost
+
+
+def _refine(
+    rules: list[Rule], ctx: Ctx, others: list[str], x: float, y: float, cost: float
+) -> tuple[float, float]:
+    """Slide the winner toward the start while nothing gets worse: a ring of 24 directions and the
+    straight line home, in shrinking steps (the winner may sit on a boundary crossing; the shortest
+    move can lie along a boundary, e.g. round the corner of a keep-out zone)."""
+    sx, sy = ctx.start
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    step = max(math.hypot(x - sx, y - sy) / 4, 0.1)
+    for _ in range(14):
+        if step < 0.1:
+            break
+        fr = np.linspace(0.0, 1.0, 9)[:-1]
+        X = np.concatenate([x + step * np.cos(angles), sx + (x - sx) * fr])
+        Y = np.concatenate([y + step * np.sin(angles), sy + (y - sy) * fr])
+        d = np.hypot(X - sx, Y - sy)
+        cur = math.hypot(x - sx, y - sy)
+        near = d < cur - 1e-6
+        X, Y, d = X[near], Y[near], d[near]
+        ok = inside_support(ctx, X, Y)
+        X, Y, d = X[ok], Y[ok], d[ok]
+        ok = _clear(ctx, others, X, Y)
+        X, Y, d = X[ok], Y[ok], d[ok]
+        if len(X):
+            c = _cost(rules, ctx, X, Y)
+            good = c <= cost + 1e-9
+            if good.any():
+                i = int(np.argmin(np.where(good, d, np.inf)))
+                x, y = float(X[i]), float(Y[i])
+                continue
+        step /= 2
+    return x, y
+
+
+def _broken_at_start(rules: list[Rule], ctx: Ctx) -> list[Rule]:
+    X0, Y0 = np.array([ctx.start[0]]), np.array([ctx.start[1]])
+    return [r for r in rules if relations.BY_KIND[r.relation].violated(r, ctx, X0, Y0)[0]]
+
+
+def _count_conflicts(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk) -> list[Conflict]:
     out = []
-    for r in rules:
-        ms, reason = measure(r, lay, only=mug_id)
-        if reason is None and any(not m.ok for m in ms):
-            out.append(r)
-    return out
-
-
-def _cost(rules: list[Rule], lay: Layout, mug_id: str, bound: float = math.inf) -> float:
-    """Severity weight of the rules the mug breaks; stops early (returns >= bound) past `bound`."""
-    total = 0.0
-    for r in rules:
-        ms, reason = measure(r, lay, only=mug_id)
-        if reason is None and any(not m.ok for m in ms):
-            total += SEVERITY_WEIGHT[r.severity]
-            if total >= bound:
-                return total
-    return total
-
-
-def _free(box: Box, lay: Layout, mug_id: str, surface: Box) -> bool:
-    if box[0] < surface[0] - NUDGE or box[1] < surface[1] - NUDGE:
-        return False
-    if box[2] > surface[2] + NUDGE or box[3] > surface[3] + NUDGE:
-        return False
-    x1, y1, x2, y2 = box
-    for it in lay.items:
-        if it.id == mug_id or it.label in SURFACE_LABELS:
-            continue
-        o = it.box
-        if (x2 if x2 < o[2] else o[2]) > (x1 if x1 > o[0] else o[0]) and (y2 if y2 < o[3] else o[3]) > (
-            y1 if y1 > o[1] else o[1]
-        ):
-            return False
-    return True
-
-
-def _gaps_between(rules: list[Rule], lay: Layout, mug_label: str, other_label: str) -> set[float]:
-    """Gap thresholds (px) of the rules that relate the mug to an object with this label."""
-    out: set[float] = set()
-    for r in rules:
-        if r.relation not in ("min_gap", "max_gap") or not r.threshold_cm or r.target is None:
-            continue
-        if r.target.kind == "each_other":
-            hit = r.subject.selects(mug_label) and r.subject.selects(other_label)
-        else:
-            hit = (r.subject.selects(mug_label) and r.target.selects(other_label)) or (
-                r.target.selects(mug_label) and r.subject.selects(other_label)
-            )
-        if hit:
-            out.add(r.threshold_cm * lay.ppc)
-    return out
-
-
-def _corner_points(rules: list[Rule], lay: Layout, mug_id: str, box: Box) -> list[tuple[float, float]]:
-    """Nearest spots on the rounded corners of each gap zone (box-to-box gaps are Euclidean there)."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    x0, y0 = box[0], box[1]
-    pts = []
-    for it in lay.items:
-        if it.id == mug_id or it.label in SURFACE_LABELS:
-            continue
-        a1, b1, a2, b2 = it.box
-        for cx, cy in ((a2, b2), (a1 - w, b2), (a2, b1 - h), (a1 - w, b1 - h)):
-            d = math.hypot(x0 - cx, y0 - cy)
-            if d < 1e-9:
-                continue
-            for g in _gaps_between(rules, lay, lay.by_id[mug_id].label, it.label):
-                if g > 0:
-                    k = (g + NUDGE) / d
-                    pts.append((cx + (x0 - cx) * k, cy + (y0 - cy) * k))
-    return pts
-
-
-def _axis_candidates(
-    rules: list[Rule], lay: Layout, mug_id: str, box: Box, surface: Box
-) -> tuple[list[float], list[float]]:
-    """Candidate x1 and y1 values for the moved box."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    xs: set[float] = {box[0]}
-    ys: set[float] = {box[1]}
-    sx1, sy1, sx2, sy2 = surface
-    for i in range(GRID + 1):
-        xs.add(sx1 + (sx2 - sx1 - w) * i / GRID)
-        ys.add(sy1 + (sy2 - sy1 - h) * i / GRID)
-    others = [it for it in lay.items if it.id != mug_id and it.label not in SURFACE_LABELS]
-    mug_label = lay.by_id[mug_id].label
-    for it in others:
-        gaps = {0.0} | _gaps_between(rules, lay, mug_label, it.label)
-        for g in gaps:
-            xs.update({it.box[2] + g + NUDGE, it.box[0] - g - w - NUDGE, it.box[0] + g, it.box[2] - g - w})
-            ys.update({it.box[3] + g + NUDGE, it.box[1] - g - h - NUDGE, it.box[1] + g, it.box[3] - g - h})
-        cx, cy = (it.box[0] + it.box[2]) / 2, (it.box[1] + it.box[3]) / 2
-        # directions(): centres must differ by a quarter of the mean size
-        tx = 0.25 * ((it.box[2] - it.box[0]) + w) / 2
-        ty = 0.25 * ((it.box[3] - it.box[1]) + h) / 2
-        xs.update({cx + tx - w / 2 + NUDGE, cx - tx - w / 2 - NUDGE, cx - w / 2})
-        ys.update({cy + ty - h / 2 + NUDGE, cy - ty - h / 2 - NUDGE, cy - h / 2})
-    for frame in {surface, lay.image_box}:
-        fx1, fy1, fx2, fy2 = frame
-        for k in (1 / 3, 1 / 2, 2 / 3):
-            mx, my = fx1 + (fx2 - fx1) * k, fy1 + (fy2 - fy1) * k
-            xs.update({mx - w / 2 - NUDGE, mx - w / 2 + NUDGE})
-            ys.update({my - h / 2 - NUDGE, my - h / 2 + NUDGE})
-    for r in rules:
-        if r.relation == "edge_distance" and r.threshold_cm is not None:
-            e = r.threshold_cm * lay.ppc
-            xs.update({sx1 + e + NUDGE, sx2 - e - w - NUDGE})
-            ys.update({sy1 + e + NUDGE, sy2 - e - h - NUDGE})
-    lo_x, hi_x = sx1, sx2 - w
-    lo_y, hi_y = sy1, sy2 - h
-    fx = sorted({min(max(x, lo_x), hi_x) for x in xs}) if hi_x >= lo_x else [box[0]]
-    fy = sorted({min(max(y, lo_y), hi_y) for y in ys}) if hi_y >= lo_y else [box[1]]
-    return fx, fy
-
-
-def _place(rules: list[Rule], lay: Layout, mug_id: str) -> tuple[Box, float, list[Rule]]:
-    """The best box for the mug, its cost, and the rules it still breaks there."""
-    item = lay.by_id[mug_id]
-    start = item.box
-    surface = lay.surface(mug_id).box
-    w, h = start[2] - start[0], start[3] - start[1]
-    xs, ys = _axis_candidates(rules, lay, mug_id, start, surface)
-    extra = [
-        (x, y)
-        for x, y in _corner_points(rules, lay, mug_id, start)
-        if surface[0] <= x and x + w <= surface[2] and surface[1] <= y and y + h <= surface[3]
-    ]
-
-    def key(p: tuple[float, float]) -> tuple[float, float, float]:
-        return ((p[0] - start[0]) ** 2 + (p[1] - start[1]) ** 2, p[0], p[1])
-
-    # the nearest boundary/grid combinations, plus the whole coarse grid for global coverage
-    near = sorted(product(xs, ys), key=key)[:MAX_CANDIDATES]
-    sx1, sy1, sx2, sy2 = surface
-    grid = [
-        (sx1 + (sx2 - sx1 - w) * i / GRID, sy1 + (sy2 - sy1 - h) * j / GRID)
-        for i in range(GRID + 1)
-        for j in range(GRID + 1)
-    ]
-    cands = sorted(set(near) | set(grid) | set(extra), key=key)
-    rules = sorted(rules, key=lambda r: -SEVERITY_WEIGHT[r.severity])
-    best: tuple[float, float, Box] | None = None
-    for x, y in cands:
-        dist = math.hypot(x - start[0], y - start[1])
-        if best is not None and best[0] == 0 and dist > best[1]:
-            break
-        box = (x, y, x + w, y + h)
-        if not _free(box, lay, mug_id, surface):
-            continue
-        item.box = box
-        c = _cost(rules, lay, mug_id, bound=best[0] if best is not None else math.inf)
-        if best is None or (c, dist) < (best[0], best[1]):
-            best = (c, dist, box)
-    if best is None:
-        item.box = start
-        return start, _cost(rules, lay, mug_id), _broken(rules, lay, mug_id)
-    cost, _, box = best
-    box = _pull_back(rules, lay, mug_id, start, box, cost, surface)
-    item.box = box
-    return box, cost, _broken(rules, lay, mug_id)
-
-
-def _pull_back(
-    rules: list[Rule], lay: Layout, mug_id: str, start: Box, box: Box, cost: float, surface: Box
-) -> Box:
-    """Shrink the move along the straight line and each axis while cost and freedom hold."""
-    item = lay.by_id[mug_id]
-
-    def ok(b: Box) -> bool:
-        if not _free(b, lay, mug_id, surface):
-            return False
-        item.box = b
-        return _cost(rules, lay, mug_id) <= cost
-
-    dx, dy = box[0] - start[0], box[1] - start[1]
-    for k in range(1, 64):  # the straight line from the start
-        t = k / 64
-        b = (start[0] + dx * t, start[1] + dy * t, start[2] + dx * t, start[3] + dy * t)
-        if ok(b):
-            box = b
-            break
-    for _ in range(2):
-        for axis in (0, 1):
-            cur = box[axis] - start[axis]
-            if abs(cur) < 1e-9:
-                continue
-            lo, hi = 0.0, 1.0  # fraction of the current offset kept; hi is known good
-            for _ in range(30):
-                mid = (lo + hi) / 2
-                off = cur * mid
-                b = list(box)
-                b[axis] = start[axis] + off
-                b[axis + 2] = start[axis + 2] + off
-                if ok((b[0], b[1], b[2], b[3])):
-                    hi = mid
-                else:
-                    lo = mid
-            off = cur * hi
-            nb = list(box)
-            nb[axis] = start[axis] + off
-            nb[axis + 2] = start[axis + 2] + off
-            box = (nb[0], nb[1], nb[2], nb[3])
-    return _compass(ok, start, box, item)
-
-
-def _compass(ok: Any, start: Box, box: Box, item: Any) -> Box:
-    """Slide along constraint boundaries toward the start: 16 directions, shrinking steps."""
-    w, h = box[2] - box[0], box[3] - box[1]
-
-    def dist(b: Box) -> float:
-        return math.hypot(b[0] - start[0], b[1] - start[1])
-
-    dirs = [(math.cos(2 * math.pi * k / 16), math.sin(2 * math.pi * k / 16)) for k in range(16)]
-    step = max(w, h) / 4
-    best, best_d = box, dist(box)
-    while step > 0.01:
-        improved = False
-        for ux, uy in dirs:
-            x, y = best[0] + ux * step, best[1] + uy * step
-            b = (x, y, x + w, y + h)
-            d = dist(b)
-            if d < best_d - 1e-9 and ok(b):
-                best, best_d, improved = b, d, True
-        if not improved:
-            step /= 2
-    item.box = best
-    return best
-
-
-def _instruction(label: str, dx_cm: float, dy_cm: float) -> str:
-    noun = "mug" if label == "cup" else label
-
-    def amount(v: float) -> str:
-        a = abs(v)
-        return f"{a:.0f} cm" if a >= 1.5 else f"{a:.1f} cm"
-
-    parts = []
-    if abs(dx_cm) >= 0.05:
-        parts.append(f"{amount(dx_cm)} to the {'right' if dx_cm > 0 else 'left'}")
-    if abs(dy_cm) >= 0.05:
-        parts.append(f"{amount(dy_cm)} {'back' if dy_cm < 0 else 'forward'}")
-    if not parts:
-        return f"Leave the {noun} where it is"
-    return f"Move the {noun} " + " and ".join(parts)
-
-
-def solve(rules: list[Rule], scene: Scene, scale: Scale) -> Suggestions:
-    """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together."""
-    lay = Layout(scene, scale, point_only=True)
-    movable = _movable_rules(rules)
-    out = Suggestions()
-    for rule in rules:
-        if rule.enabled and rule.checkable and rule.relation == "count":
+    counts = [r for r in rules if r.enabled and r.checkable and r.relation == "count"]
+    if counts:
+        lay = Layout(scene, scale, desk)
+        for rule in counts:
             ms, reason = check(rule, lay)
             if reason is None and any(not m.ok for m in ms):
-                out.conflicts.append(
-                    Conflict(
-                        rules=[rule.text or rule.interpretation],
-                        message=f"{rule.interpretation}: moving objects cannot fix a count; remove some",
-                    )
-                )
-    for mug in scene.mugs:
-        mug_id = mug.id or ""
-        mine = [r for r in movable if involves(r, mug.label)]
-        if not mine or not _broken(mine, lay, mug_id):
-            continue
-        start = lay.by_id[mug_id].box
-        box, _cost_left, still = _place(mine, lay, mug_id)
-        dx, dy = box[0] - start[0], box[1] - start[1]
-        dx_cm, dy_cm = round(dx / lay.ppc, 2), round(dy / lay.ppc, 2)
-        name = lambda r: r.text or r.interpretation  # noqa: E731
-        out.suggestions.append(
-            Suggestion(
-                object_id=mug_id,
-                from_box=start,
-                to_box=box,
-                move=Move(dx_px=round(dx, 2), dy_px=round(dy, 2), dx_cm=dx_cm, dy_cm=dy_cm),
-                instruction=_instruction(mug.label, dx_cm, dy_cm),
-                satisfies=[name(r) for r in mine if r not in still],
-                still_violated=[name(r) for r in still],
-            )
-        )
-        if still:
-            out.conflicts.append(_conflict(mine, lay, mug_id, still, box))
+                msg = f"{rule.interpretation}: moving objects cannot fix a count; remove some"
+                out.append(Conflict(rules=[rule.text or rule.interpretation], message=msg))
     return out
 
 
-def _conflict(rules: list[Rule], lay: Layout, mug_id: str, still: list[Rule], box: Box) -> Conflict:
-    """Name the rules that block each still-broken one: what the best spot for it alone breaks."""
-    item = lay.by_id[mug_id]
+def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = None) -> Suggestions:
+    """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together."""
+    desk = desk if desk is not None else measure_desk(scene)
+    movable = _movable(rules)
+    out = Suggestions(conflicts=_count_conflicts(rules, scene, scale, desk))
+    rects = {i: np.array(f[0], dtype=float) for i, f in desk.feet.items() if np.all(np.isfinite(f[0]))}
+    labels = {o.id or "": o.label for o in scene.objects}
+    for mug in scene.mugs:
+        mug_id = mug.id or ""
+        mine = sorted(
+            (r for r in movable if involves(r, mug.label)), key=lambda r: -SEVERITY_WEIGHT[r.severity]
+        )
+        if not mine:
+            continue
+        if mug_id not in rects:
+            continue  # not on the table plane (above the horizon): nothing to place
+        r0 = rects[mug_id]
+        ctx = Ctx(
+            desk, mug_id, rects, labels, desk.surface_of(mug_id), r0[2] - r0[0], r0[3] - r0[1], (r0[0], r0[1])
+        )
+        broken = _broken_at_start(mine, ctx)
+        if not broken:
+            continue
+        plan = _plan(mine, ctx)
+        if plan is None:
+            names = [r.text or r.interpretation for r in broken]
+            msg = f"no free spot on the table for {mug_id}: every spot overlaps another object or leaves the table"
+            out.conflicts.append(Conflict(object_id=mug_id, rules=names, message=msg))
+            continue
+        x, y = float(plan.X[plan.best]), float(plan.Y[plan.best])
+        dx, dy = x - r0[0], y - r0[1]
+        rects[mug_id] = r0 + np.array([dx, dy, dx, dy])
+        still = [r for k, r in enumerate(mine) if plan.broken[k][plan.best]]
+        out.suggestions.append(_suggestion(mug_id, mine, broken, still, ctx, dx, dy))
+        if still:
+            out.conflicts.append(_conflict(mug_id, mine, still, plan))
+    return out
+
+
+def _suggestion(
+    mug_id: str, mine: list[Rule], broken: list[Rule], still: list[Rule], ctx: Ctx, dx: float, dy: float
+) -> Suggestion:
+    desk = ctx.desk
+    obj = desk.scene.get(mug_id)
+    assert obj is not None
+    target = tuple(round(float(v), 2) for v in ctx.rects[mug_id])
+    name = lambda r: r.text or r.interpretation  # noqa: E731
+    return Suggestion(
+        object_id=mug_id,
+        from_box=obj.box,
+        to_box=desk.box_at(mug_id, dx, dy),
+        to_footprint_cm=target,  # type: ignore[arg-type]
+        move=_move(desk, mug_id, dx, dy),
+        instruction=instruction(ctx, target, dx, dy, mine),
+        guides=_guides(broken, ctx, target),
+        satisfies=[name(r) for r in mine if r not in still],
+        still_violated=[name(r) for r in still],
+    )
+
+
+def _move(desk: Desk, mug_id: str, dx: float, dy: float) -> Move:
+    obj = desk.scene.get(mug_id)
+    assert obj is not None
+    b = desk.box_at(mug_id, dx, dy)
+    return Move(
+        dx_px=round((b[0] + b[2] - obj.box[0] - obj.box[2]) / 2, 2),
+        dy_px=round(b[3] - obj.box[3], 2),
+        dx_cm=round(dx, 2),
+        dy_cm=round(dy, 2),
+    )
+
+
+def _guides(broken: list[Rule], ctx: Ctx, target: tuple[float, ...]) -> list[Guide]:
+    out: list[Guide] = []
+    x1, y1, x2, y2 = target
+    px = to_pixels(ctx, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
+    if px is not None:
+        out.append(Guide(kind="target", points_px=px, label="put it here"))
+    for r in broken:
+        for g in relations.BY_KIND[r.relation].guides(r, ctx):
+            out.append(Guide.model_validate(g))
+    return out
+
+
+def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan) -> Conflict:
+    """Name what blocks each still-broken rule: what the best spot for it alone breaks."""
     involved: list[Rule] = list(still)
-    alone_impossible: list[Rule] = []
+    impossible = []
+    dist = np.hypot(plan.X - plan.X[plan.best], plan.Y - plan.Y[plan.best])
     for r in still:
-        item.box = box
-        _, sub_cost, _ = _place([r], lay, mug_id)
-        if sub_cost > 0:
-            alone_impossible.append(r)
-        else:
-            for other in _broken(rules, lay, mug_id):
-                if other not in involved:
-                    involved.append(other)
-    item.box = box
+        k = mine.index(r)
+        free = ~plan.broken[k]
+        if not free.any():
+            impossible.append(r)
+            continue
+        j = int(np.argmin(np.where(free, dist, np.inf)))
+        for o, other in enumerate(mine):
+            if other not in involved and plan.broken[o][j]:
+                involved.append(other)
     names = [r.text or r.interpretation for r in involved]
-    if alone_impossible and len(involved) == len(alone_impossible):
-        msg = f"no free spot on its surface lets {mug_id} satisfy: " + "; ".join(names)
+    if impossible and len(involved) == len(impossible):
+        msg = f"no free spot on the table lets {mug_id} satisfy: " + "; ".join(names)
     else:
-        msg = f"no spot on its surface lets {mug_id} satisfy these rules together: " + "; ".join(names)
+        msg = f"no spot on the table lets {mug_id} satisfy these rules together: " + "; ".join(names)
     return Conflict(object_id=mug_id, rules=names, message=msg)

@@ -39,13 +39,6 @@ def to_cm(value: float, unit: str) -> float:
     return value * _FACTORS[u]
 
 
-def from_cm(value_cm: float, unit: str) -> float:
-    u = canonical_unit(unit)
-    if u == "mm":
-        return value_cm * 10.0
-    return value_cm / _FACTORS[u]
-
-
 # ---------------------------------------------------------------------------------------------
 # number words
 

@@ -1,4 +1,4 @@
-"""What checking rules produces: the JSON shapes of DESIGN.md ("Rule verdicts", "Suggestions")."""
+"""What checking rules produces: the verdict and suggestion JSON clients read (docs/rules.md, docs/clients.md)."""
 
 from __future__ import annotations
 
@@ -60,12 +60,25 @@ class Move(BaseModel):
     dy_cm: float
 
 
+class Guide(BaseModel):
+    """Something to draw in the photo, in perspective: the target footprint, a rule's line or zone."""
+
+    kind: Literal["target", "line", "zone"]
+    points_px: list[list[float]] = Field(description="polygon (target, zone) or polyline (line), pixels")
+    label: str = ""
+    rule: str | None = Field(None, description="text of the rule it illustrates")
+
+
 class Suggestion(BaseModel):
     object_id: str
     from_box: Box
     to_box: Box
+    to_footprint_cm: tuple[float, float, float, float] | None = Field(
+        None, description="where the mug would stand on the table plane: [x1, y1, x2, y2] cm"
+    )
     move: Move
     instruction: str
+    guides: list[Guide] = Field(default_factory=list, description="what the picture draws for this move")
     satisfies: list[str] = Field(
         default_factory=list, description="texts of the rules the new spot satisfies"
     )

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import surface_for
@@ -343,6 +344,17 @@ class Desk:
             round(float(u1[0]) + w / 2, 1),
             round(float(v1[0]), 1),
         )
+
+    def to_pixels(self, x: ArrayLike, y: ArrayLike) -> tuple[F, F, NDArray[np.bool_]]:
+        """Table-plane points (cm) -> where the photo shows them (u, v pixels, best fit), and which
+        of them are in front of the camera (drawing targets, zones and lines in perspective)."""
+        xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        fit = self.fit
+        if fit.kind == "top_down":
+            assert fit.ppc is not None
+            return xs * fit.ppc, 2 * fit.cy - ys * fit.ppc, np.ones(xs.shape, bool)
+        u, v, z = project(xs, ys, 0.0, fit.theta[0], fit.h[0], fit.f[0], fit.cx, fit.cy)
+        return u, v, z > 1.0
 
     # --- output ----------------------------------------------------------------------------------
     def measured_scene(self) -> Scene:

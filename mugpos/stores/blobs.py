@@ -2,7 +2,10 @@
 
 A local folder by default; Cloudflare R2 or any S3 endpoint through aioboto3 when configured. Keys
 are plain relative names (`annotated/ab12.webp`): letters, digits, `.`, `_`, `-`, and `/` between
-segments, so a key can never climb out of its folder or bucket prefix.
+segments, so a key can never climb out of its folder or bucket prefix. `open_blob_store` checks S3
+when it opens and, only if `s3_fallback` is on, uses the local folder (degraded) when S3 is away: the
+fallback style all stores share (`mugpos.stores.health.open_with_fallback`). It is off by default,
+since pictures kept on a worker's disk are lost when the worker goes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mugpos.errors import BackendError, ConfigError, MugposError, NotFound
+from mugpos.stores.health import ComponentHealth, open_with_fallback
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -45,7 +49,7 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> ComponentHealth: ...
 
     async def aclose(self) -> None: ...
 
@@ -53,8 +57,9 @@ class BlobStore(Protocol):
 class LocalBlobStore:
     """Files under `root`; content types in a sidecar tree `root/.meta/` no key can reach."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, degraded_reason: str | None = None) -> None:
         self.root = Path(root).expanduser()
+        self.degraded_reason = degraded_reason
         self.puts = 0
         self.gets = 0
 
@@ -92,6 +97,7 @@ class LocalBlobStore:
 
         await asyncio.to_thread(run)
         self.puts += 1
+        self._failing = False
         return key
 
     async def get(self, key: str) -> tuple[bytes, str]:
@@ -116,8 +122,15 @@ class LocalBlobStore:
         path, _ = self._paths(key)
         return await asyncio.to_thread(path.is_file)
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "local", "root": str(self.root), "puts": self.puts, "gets": self.gets}
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="blobs",
+            backend="local",
+            configured="s3" if self.degraded_reason else "local",
+            degraded=self.degraded_reason is not None,
+            reason=self.degraded_reason,
+            details={"root": str(self.root), "puts": self.puts, "gets": self.gets},
+        )
 
     async def aclose(self) -> None:
         return None
@@ -156,6 +169,18 @@ class S3BlobStore:
         self.gets = 0
         self.errors = 0
         self.last_error: str | None = None
+        self._failing = False  # the last call failed; cleared by the next that succeeds
+
+    async def open(self) -> S3BlobStore:
+        """Reach the endpoint now (creating the bucket if missing) instead of on the first put."""
+        try:
+            await self._c()
+        except MugposError:
+            raise
+        except Exception as exc:
+            await self._reset()
+            raise self._fail(exc, "open the bucket") from exc
+        return self
 
     async def _c(self) -> Any:
         """The client, created once per event loop, with the bucket made if it is missing."""
@@ -213,6 +238,7 @@ class S3BlobStore:
 
     def _fail(self, exc: Exception, action: str) -> BackendError:
         self.errors += 1
+        self._failing = True
         self.last_error = f"{action}: {type(exc).__name__}: {exc}"[:300]
         return BackendError(
             f"S3 blob store ({self.endpoint_url or 'AWS'}, bucket {self.bucket}) failed to {action}: "
@@ -231,6 +257,7 @@ class S3BlobStore:
             await self._reset()
             raise self._fail(exc, f"store {key!r}") from exc
         self.puts += 1
+        self._failing = False
         return key
 
     async def get(self, key: str) -> tuple[bytes, str]:
@@ -252,6 +279,7 @@ class S3BlobStore:
             await self._reset()
             raise self._fail(exc, f"read {key!r}") from exc
         self.gets += 1
+        self._failing = False
         return data, resp.get("ContentType") or DEFAULT_CONTENT_TYPE
 
     async def exists(self, key: str) -> bool:
@@ -261,6 +289,7 @@ class S3BlobStore:
         try:
             client = await self._c()
             await client.head_object(Bucket=self.bucket, Key=key)
+            self._failing = False
             return True
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}:
@@ -270,17 +299,22 @@ class S3BlobStore:
             await self._reset()
             raise self._fail(exc, f"check {key!r}") from exc
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "backend": "s3",
-            "endpoint": self.endpoint_url or "aws",
-            "bucket": self.bucket,
-            "region": self.region,
-            "puts": self.puts,
-            "gets": self.gets,
-            "errors": self.errors,
-            "last_error": self.last_error,
-        }
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="blobs",
+            backend="s3",
+            ok=not self._failing,
+            reason=self.last_error if self._failing else None,
+            details={
+                "endpoint": self.endpoint_url or "aws",
+                "bucket": self.bucket,
+                "region": self.region,
+                "puts": self.puts,
+                "gets": self.gets,
+                "errors": self.errors,
+                "last_error": self.last_error,
+            },
+        )
 
     async def _reset(self) -> None:
         stack, self._stack, self._client, self._ready = self._stack, None, None, False
@@ -292,14 +326,25 @@ class S3BlobStore:
         await self._reset()
 
 
-def open_blob_store(settings: Settings) -> BlobStore:
-    """The configured store: S3/R2 when `blob_store=s3`, else a folder in the data directory."""
-    if settings.blob_store == "s3":
-        return S3BlobStore(
+async def open_blob_store(settings: Settings) -> BlobStore:
+    """The configured store: S3/R2 when `blob_store=s3` (checked now), else a folder in the data directory."""
+    local = settings.data_dir / "blobs"
+    if settings.blob_store != "s3":
+        return LocalBlobStore(local)
+
+    async def s3() -> BlobStore:
+        store = S3BlobStore(
             settings.s3_endpoint_url,
             settings.s3_bucket,
             settings.s3_region,
             settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None,
             settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
         )
-    return LocalBlobStore(settings.data_dir / "blobs")
+        return await store.open()
+
+    async def fallback(reason: str) -> BlobStore:
+        return LocalBlobStore(local, degraded_reason=reason)
+
+    return await open_with_fallback(
+        s3, fallback, allowed=settings.s3_fallback, fallback_name=f"the local folder {local}"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sys
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mugpos import telemetry
+from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
+
+log = logging.getLogger("mugpos.stores")
 
 CACHE_VERSION = "v1"
 BACKOFF_START_S = 0.5
@@ -116,18 +119,22 @@ class LRUBytes:
             self._data.clear()
             self.bytes = 0
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ComponentHealth:
         with self._lock:
-            return {
-                "enabled": self.enabled,
-                "hits": self.hits,
-                "misses": self.misses,
-                "hit_rate": _hit_rate(self.hits, self.misses),
-                "evictions": self.evictions,
-                "items": len(self._data),
-                "bytes": self.bytes,
-                "max_bytes": self.max_bytes,
-            }
+            return ComponentHealth(
+                name="cache l2",
+                backend="in-process",
+                details={
+                    "enabled": self.enabled,
+                    "hits": self.hits,
+                    "misses": self.misses,
+                    "hit_rate": _hit_rate(self.hits, self.misses),
+                    "evictions": self.evictions,
+                    "items": len(self._data),
+                    "bytes": self.bytes,
+                    "max_bytes": self.max_bytes,
+                },
+            )
 
 
 def redact_url(url: str) -> str:
@@ -202,7 +209,7 @@ class RedisTier:
         if self.degraded:
             self.degraded = False
             self._backoff = BACKOFF_START_S
-            print(f"mugpos: Redis cache {redact_url(self.url)} is back", file=sys.stderr)
+            log.warning("mugpos: Redis cache %s is back", redact_url(self.url))
 
     async def _fail(self, exc: BaseException) -> None:
         self.errors += 1
@@ -213,10 +220,10 @@ class RedisTier:
         else:
             self.degraded = True
             self._backoff = BACKOFF_START_S
-            print(
-                f"mugpos: Redis cache {redact_url(self.url)} unavailable ({self.last_error}); "
-                f"serving from the in-process cache",
-                file=sys.stderr,
+            log.warning(
+                "mugpos: Redis cache %s unavailable (%s); serving from the in-process cache",
+                redact_url(self.url),
+                self.last_error,
             )
         self._retry_at = self._clock() + self._backoff
         client, self._client = self._client, None
@@ -259,22 +266,28 @@ class RedisTier:
         ok, _ = await self._call("ping")
         return ok
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ComponentHealth:
+        """Degraded (never failing: the in-process tier answers) while the circuit is open."""
         reconnect_in = max(self._retry_at - self._clock(), 0.0) if self.degraded else None
-        return {
-            "enabled": True,
-            "url": redact_url(self.url),
-            "hits": self.hits,
-            "misses": self.misses,
-            "hit_rate": _hit_rate(self.hits, self.misses),
-            "errors": self.errors,
-            "degraded": self.degraded,
-            "last_error": self.last_error,
-            "last_error_at": self.last_error_at,
-            "reconnect_in_s": round(reconnect_in, 3) if reconnect_in is not None else None,
-            "backoff_s": self._backoff if self.degraded else None,
-            "ttl_s": self.ttl_s,
-        }
+        return ComponentHealth(
+            name="cache l1",
+            backend="redis",
+            degraded=self.degraded,
+            reason=f"Redis unavailable: {self.last_error}" if self.degraded else None,
+            details={
+                "enabled": True,
+                "url": redact_url(self.url),
+                "hits": self.hits,
+                "misses": self.misses,
+                "hit_rate": _hit_rate(self.hits, self.misses),
+                "errors": self.errors,
+                "last_error": self.last_error,
+                "last_error_at": self.last_error_at,
+                "reconnect_in_s": round(reconnect_in, 3) if reconnect_in is not None else None,
+                "backoff_s": self._backoff if self.degraded else None,
+                "ttl_s": self.ttl_s,
+            },
+        )
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -318,13 +331,19 @@ class DualCache:
         if self.l1 is not None:
             await self.l1.set(key, value)
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "l2": {"tier": "in-process", **self.l2.status()},
-            "l1": {"tier": "redis", **self.l1.status()}
+    def status(self) -> dict[str, ComponentHealth]:
+        """The health of each tier, keyed "l2" (in-process) and "l1" (Redis)."""
+        l1 = (
+            self.l1.status()
             if self.l1 is not None
-            else {"tier": "redis", "enabled": False, "degraded": False, "reason": "no redis_url set"},
-        }
+            else ComponentHealth(
+                name="cache l1",
+                backend="redis",
+                enabled=False,
+                details={"enabled": False, "note": "no redis_url set"},
+            )
+        )
+        return {"l2": self.l2.status(), "l1": l1}
 
     async def aclose(self) -> None:
         if self.l1 is not None:

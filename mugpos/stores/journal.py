@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mugpos.errors import ConfigError
+from mugpos.stores.health import ComponentHealth
 
 _HEAD = struct.Struct("<cII")  # kind, payload length, crc32
 COMPACT_BYTES = 16 * 1024 * 1024
@@ -191,14 +192,18 @@ class Journal:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "pending": self.pending,
-            "commits": self.commits,
-            "entries": self.entries,
-            "bytes": self._fh.tell() if not self._fh.closed else 0,
-        }
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="journal",
+            backend="file",
+            details={
+                "path": str(self.path),
+                "pending": self.pending,
+                "commits": self.commits,
+                "entries": self.entries,
+                "bytes": self._fh.tell() if not self._fh.closed else 0,
+            },
+        )
 
     def close(self) -> None:
         """Close the file; with nothing pending it is removed (a clean exit leaves no journal)."""

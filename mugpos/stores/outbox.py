@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from mugpos.errors import BackendError
+from mugpos.stores.cache import redact_url
+from mugpos.stores.health import ComponentHealth
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -52,7 +54,8 @@ class Outbox(Protocol):
     async def get(self, delivery_id: str) -> Delivery | None: ...
     async def next_due(self) -> float | None: ...
     async def counts(self) -> dict[str, int]: ...
-    def status(self) -> dict[str, Any]: ...
+    async def prune(self, sent_before: float) -> int: ...
+    def status(self) -> ComponentHealth: ...
     async def aclose(self) -> None: ...
 
 
@@ -177,8 +180,19 @@ class SqliteOutbox:
 
         return await self._run(read)
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "sqlite", "path": str(self.path)}
+    async def prune(self, sent_before: float) -> int:
+        """Forget deliveries sent before `sent_before` (dead ones stay until someone looks)."""
+
+        def delete() -> int:
+            with self._connect() as db:
+                return db.execute(
+                    "DELETE FROM deliveries WHERE status='sent' AND sent_at < ?", (sent_before,)
+                ).rowcount
+
+        return await self._run(delete)
+
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(name="outbox", backend="sqlite", details={"path": str(self.path)})
 
     async def aclose(self) -> None:
         return None
@@ -297,8 +311,13 @@ class RedisOutbox:
             "retries": int(stats.get("retries", 0)),
         }
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "redis", "prefix": self.prefix}
+    async def prune(self, sent_before: float) -> int:
+        return 0  # sent deliveries expire by themselves after `keep_s`
+
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="outbox", backend="redis", details={"url": redact_url(self.url), "prefix": self.prefix}
+        )
 
     async def aclose(self) -> None:
         await self._r.aclose()

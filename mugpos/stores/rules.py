@@ -2,8 +2,10 @@
 
 Ids are short and stable (`r-` + 6 hex digits of a hash of the rule's text and meaning), so adding
 the same rule twice returns the stored one. The embedded store writes atomically (temp file +
-os.replace) under a lock; the MongoDB store falls back to the embedded one when the server cannot
-be reached and `mongodb_fallback` is on, and says so in `status()`.
+os.replace) under a lock. `open_rule_store` checks MongoDB when it opens; if the server cannot be
+reached and `mongodb_fallback` is on, the embedded store answers instead and says so in `status()`
+(the fallback style all stores share, `mugpos.stores.health.open_with_fallback`). The MongoDB client
+is the one the layout store uses for the same URI (`mugpos.stores.mongo`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mugpos.errors import BackendError, NotFound
+from mugpos.errors import BackendError, ConfigError, NotFound
 from mugpos.rules.model import Rule
 from mugpos.rules.verdicts import Severity
+from mugpos.stores import mongo as mongo_clients
+from mugpos.stores.health import ComponentHealth, open_with_fallback
 
 if TYPE_CHECKING:
     from mugpos.settings import Settings
@@ -31,7 +35,7 @@ class RuleStore(Protocol):
     async def remove(self, id: str) -> bool: ...
     async def set_enabled(self, id: str, enabled: bool) -> Rule: ...
     async def set_severity(self, id: str, severity: Severity) -> Rule: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> ComponentHealth: ...
     async def aclose(self) -> None: ...
 
 
@@ -61,8 +65,9 @@ def _with(rule: Rule, **changes: Any) -> Rule:
 class EmbeddedRuleStore:
     """Rules in one JSON file; survives restarts; safe for concurrent writers in one process."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, degraded_reason: str | None = None) -> None:
         self.path = Path(path)
+        self.degraded_reason = degraded_reason
         self._lock = asyncio.Lock()
 
     def _read(self) -> list[Rule]:
@@ -141,8 +146,15 @@ class EmbeddedRuleStore:
     async def set_severity(self, id: str, severity: Severity) -> Rule:
         return await self._update(id, severity=severity)
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "embedded", "path": str(self.path), "degraded": False}
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="rules",
+            backend="embedded",
+            configured="mongodb" if self.degraded_reason else "embedded",
+            degraded=self.degraded_reason is not None,
+            reason=self.degraded_reason,
+            details={"path": str(self.path)},
+        )
 
     async def aclose(self) -> None:
         return None
@@ -152,27 +164,28 @@ class MongoRuleStore:
     """Rules in a MongoDB collection `rules`, one document per rule with `_id` = rule id."""
 
     def __init__(self, uri: str, db: str, *, timeout_s: float = 3.0) -> None:
-        self.uri = uri
         self.db_name = db
         self.timeout_s = timeout_s
+        self._where = mongo_clients.redact_uri(uri)
+        self._uri = uri
         self._client: Any = None
 
     def _col(self) -> Any:
         if self._client is None:
-            from pymongo import AsyncMongoClient
-
-            ms = int(self.timeout_s * 1000)
-            self._client = AsyncMongoClient(
-                self.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
-            )
+            self._client = mongo_clients.acquire(self._uri, timeout_s=self.timeout_s)
         return self._client[self.db_name]["rules"]
 
-    async def ping(self) -> None:
+    async def open(self) -> MongoRuleStore:
+        """Check the server answers (a `BackendError` naming the server, never its credentials)."""
         self._col()
         try:
             await self._client.admin.command("ping")
         except Exception as exc:
-            raise BackendError(f"MongoDB is not reachable: {exc}", hint="Check MUGPOS_MONGODB_URI.") from None
+            raise BackendError(
+                f"MongoDB unreachable at {self._where}: {type(exc).__name__}",
+                hint="Check MUGPOS_MONGODB_URI and that the server is up.",
+            ) from exc
+        return self
 
     @staticmethod
     def _doc(rule: Rule) -> dict[str, Any]:
@@ -232,88 +245,41 @@ class MongoRuleStore:
     async def set_severity(self, id: str, severity: Severity) -> Rule:
         return await self._update(id, severity=severity)
 
-    def status(self) -> dict[str, Any]:
-        return {"backend": "mongodb", "db": self.db_name, "degraded": False}
+    def status(self) -> ComponentHealth:
+        return ComponentHealth(
+            name="rules", backend="mongodb", details={"server": self._where, "database": self.db_name}
+        )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            await mongo_clients.release(client)
 
 
-class FallbackRuleStore:
-    """MongoDB while it answers the first call; the embedded store (degraded) if it does not."""
-
-    def __init__(self, primary: MongoRuleStore, fallback: EmbeddedRuleStore) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self._active: Any = None
-        self._reason: str | None = None
-        self._lock = asyncio.Lock()
-
-    async def _store(self) -> Any:
-        async with self._lock:
-            if self._active is None:
-                try:
-                    await self.primary.ping()
-                    self._active = self.primary
-                except BackendError as exc:
-                    self._reason = exc.message
-                    self._active = self.fallback
-            return self._active
-
-    async def add(self, rule: Rule) -> Rule:
-        return await (await self._store()).add(rule)
-
-    async def list(self, *, enabled_only: bool = False) -> list[Rule]:
-        return await (await self._store()).list(enabled_only=enabled_only)
-
-    async def get(self, id: str) -> Rule:
-        return await (await self._store()).get(id)
-
-    async def remove(self, id: str) -> bool:
-        return await (await self._store()).remove(id)
-
-    async def set_enabled(self, id: str, enabled: bool) -> Rule:
-        return await (await self._store()).set_enabled(id, enabled)
-
-    async def set_severity(self, id: str, severity: Severity) -> Rule:
-        return await (await self._store()).set_severity(id, severity)
-
-    def status(self) -> dict[str, Any]:
-        if self._active is None:
-            return {
-                "backend": "mongodb",
-                "db": self.primary.db_name,
-                "degraded": False,
-                "connected": "not yet",
-            }
-        if self._active is self.fallback:
-            return {
-                **self.fallback.status(),
-                "degraded": True,
-                "reason": f"MongoDB unreachable: {self._reason}",
-            }
-        return self.primary.status()
-
-    async def aclose(self) -> None:
-        await self.primary.aclose()
-        await self.fallback.aclose()
-
-
-def open_rule_store(settings: Settings) -> RuleStore:
-    """The configured store; MongoDB with an embedded fallback unless `mongodb_fallback` is off."""
-    embedded = EmbeddedRuleStore(settings.data_dir / "rules.json")
+async def open_rule_store(settings: Settings) -> RuleStore:
+    """The configured store; MongoDB with the embedded store as a degraded fallback unless
+    `mongodb_fallback` is off (then an unreachable server is a `BackendError`)."""
+    path = settings.data_dir / "rules.json"
     if settings.rule_store != "mongodb":
-        return embedded
+        return EmbeddedRuleStore(path)
     if settings.mongodb_uri is None:
-        from mugpos.errors import ConfigError
-
         raise ConfigError(
             "MUGPOS_RULE_STORE=mongodb needs MUGPOS_MONGODB_URI.",
             hint="Set the URI or use the embedded store.",
         )
-    mongo = MongoRuleStore(
-        settings.mongodb_uri.get_secret_value(), settings.mongodb_db, timeout_s=settings.mongodb_timeout_s
+    uri = settings.mongodb_uri.get_secret_value()
+
+    async def mongo() -> RuleStore:
+        store = MongoRuleStore(uri, settings.mongodb_db, timeout_s=settings.mongodb_timeout_s)
+        try:
+            return await store.open()
+        except BaseException:
+            await store.aclose()
+            raise
+
+    async def embedded(reason: str) -> RuleStore:
+        return EmbeddedRuleStore(path, degraded_reason=reason)
+
+    return await open_with_fallback(
+        mongo, embedded, allowed=settings.mongodb_fallback, fallback_name=f"the rule file {path}"
     )
-    return FallbackRuleStore(mongo, embedded) if settings.mongodb_fallback else mongo

@@ -57,6 +57,7 @@ class WebhookConfig:
     lease_s: float = 60.0  # a claimed delivery is retried after this if its sender vanished
     poll_s: float = 5.0  # look for due retries at least this often
     batch: int = 32
+    keep_sent_s: float = 7 * 24 * 3600
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebhookConfig:
@@ -136,9 +137,14 @@ class WebhookDispatcher:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="mugpos-webhooks")
 
     async def _loop(self) -> None:
+        pruned_at = 0.0
         while True:
+            self._wake.clear()  # before looking: a publish from here on wakes the next wait at once
             try:
                 await self.run_once()
+                if self.clock() - pruned_at > 3600:  # sent deliveries are kept a week, then forgotten
+                    pruned_at = self.clock()
+                    await self.outbox.prune(pruned_at - self.config.keep_sent_s)
                 wait = self.config.poll_s
                 due = await self.outbox.next_due()
                 if due is not None:
@@ -146,7 +152,6 @@ class WebhookDispatcher:
             except Exception:
                 log.exception("webhook sender: outbox trouble; trying again shortly")
                 wait = self.config.poll_s
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
 

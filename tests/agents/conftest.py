@@ -1,16 +1,11 @@
-"""Fixtures for the agent doors: a real HTTP server (uvicorn on loopback) with the A2A routes behind
-the same guard as the MCP door, and the a2a-sdk client pointed at it."""
+"""Fixtures for the agent-door tests (helpers in agent_helpers.py): settings on the real COCO weights."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from mugpos.settings import Settings
@@ -19,12 +14,6 @@ from mugpos.settings import Settings
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,52 +31,3 @@ def agent_settings(tmp_path: Path, test_data: Path, onnx_weights: Path) -> Calla
         return Settings(_env_file=None, **base)
 
     return make
-
-
-@contextlib.asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
-    """mugpos's HTTP server with the A2A door mounted, on a free loopback port; yields (url, Mugpos)."""
-    import uvicorn
-
-    from mugpos.operations import Mugpos
-
-    app = Mugpos(settings)
-    port = free_port()
-    asgi = build_http_app(app, port)
-    server = uvicorn.Server(
-        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await app.aclose()
-
-
-def build_http_app(app: Any, port: int) -> Any:
-    """`mugpos serve --transport streamable-http`'s own app: every door behind the one guard."""
-    from mugpos.mcp_server.http import http_app
-
-    return http_app(app, "streamable-http", "127.0.0.1", port)
-
-
-def bearer(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-async def a2a_client(url: str, token: str | None = None, streaming: bool = True) -> Any:
-    from a2a.client import ClientConfig, create_client
-
-    http = httpx.AsyncClient(headers=bearer(token), timeout=120)
-    return await create_client(
-        url,
-        client_config=ClientConfig(streaming=streaming, httpx_client=http),
-        resolver_http_kwargs={"headers": bearer(token)},
-    )

@@ -23,7 +23,7 @@ from a2a.types import (
     SendMessageRequest,
     TaskState,
 )
-from conftest import a2a_client, bearer, serve_app
+from agent_helpers import a2a_client, bearer, serve_app
 from google.protobuf.json_format import MessageToDict
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -143,6 +143,10 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
     picture = photo.parts[1]
     assert picture.media_type == "image/jpeg" and picture.raw[:3] == b"\xff\xd8\xff"
     assert picture.filename == "photo-1-annotated.jpeg"
+    kept = task.history[0].parts[0]  # the stored history names the photo instead of keeping its bytes
+    assert not kept.HasField("raw") and kept.text.startswith(
+        f"[photo coffee.png: {coffee_png.stat().st_size} bytes"
+    )
     report = photo.parts[2]  # asked for with metadata {"report": true}: the local card (no Templated key)
     assert report.media_type == "image/png" and report.filename == "photo-1-report.png"
 
@@ -250,3 +254,20 @@ async def test_tasks_survive_a_restart(agent_settings, coffee_png: Path) -> None
     assert again.status.state == TaskState.TASK_STATE_COMPLETED
     assert [a.name for a in again.artifacts] == [a.name for a in task.artifacts]
     assert again.artifacts[0].parts[1].raw == task.artifacts[0].parts[1].raw
+
+
+async def test_suggest_placement_skill_on_a_photo(agent_settings, coffee_png: Path) -> None:
+    async with serve_app(agent_settings()) as (url, _):
+        client = await a2a_client(url, None, streaming=False)
+        request = message(
+            photo_part(coffee_png),
+            new_text_part("keep mugs in the right half"),
+            metadata={"skill": "suggest-placement"},
+        )
+        task = final_task(await collect(client, request))
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    art = next(a for a in task.artifacts if a.name == "photo-1-suggestion")
+    result = data_of(art.parts[0])
+    assert set(result) >= {"suggestions", "conflicts", "rules", "summary"}
+    assert result["rules"][0]["text"] == "keep mugs in the right half"
+    assert art.parts[1].media_type == "image/jpeg" and art.parts[1].raw[:3] == b"\xff\xd8\xff"

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from testkit import free_port
 
 from mugpos.operations import Mugpos
 from mugpos.settings import Settings

@@ -207,7 +207,7 @@ class TemplatedStandIn:
 @pytest.fixture
 def templated() -> Any:
     import uvicorn
-    from conftest import free_port
+    from testkit import free_port
 
     stand_in = TemplatedStandIn()
     stand_in.port = free_port()

@@ -204,3 +204,77 @@ async def test_redis_outbox_delivers_once(tmp_path: Path, request: pytest.Fixtur
     rx.stop()
     assert counts["sent"] == 12 and counts["retries"] >= 3
     assert all(rx.handled[i] == 1 for i in ids)
+
+
+@pytest.mark.slow
+async def test_the_served_app_sends_events_of_an_a2a_analysis(agent_settings, coffee_png: Path) -> None:
+    """`mugpos serve`'s own app: the webhook door's lifespan registers the outbox on the operations'
+    event sinks, so an analysis made through another door (A2A here) reaches the receiver, signed."""
+    from a2a.helpers.proto_helpers import new_raw_part, new_text_part
+    from a2a.types import Message, Role, SendMessageRequest
+    from agent_helpers import a2a_client, serve_app
+
+    rx = Receiver(SECRET).start()
+    settings = agent_settings(webhook_urls=[rx.url], webhook_secret=SECRET)
+    async with serve_app(settings) as (url, app):
+        assert len(app.event_sinks) == 1
+        client = await a2a_client(url, None, streaming=False)
+        parts = [new_raw_part(coffee_png.read_bytes(), media_type="image/png", filename="coffee.png"),
+                 new_text_part("keep mugs in the left half")]  # fmt: skip
+        request = SendMessageRequest(message=Message(role=Role.ROLE_USER, message_id="m-1", parts=parts))
+        _ = [ev async for ev in client.send_message(request)]
+        t0 = time.monotonic()
+        while len(rx.handled) < 2 and time.monotonic() - t0 < 30:
+            await asyncio.sleep(0.05)
+    assert app.event_sinks == []  # unregistered when the server stopped
+    rx.stop()
+    types = sorted(b["type"] for b in rx.bodies.values())
+    assert types == ["analysis.completed", "rule.violated"]
+    violated = next(b for b in rx.bodies.values() if b["type"] == "rule.violated")
+    assert violated["data"]["rule"]["text"] == "keep mugs in the left half"
+    assert violated["data"]["analysis_id"].startswith("a-")
+
+
+@pytest.mark.slow
+async def test_stdio_sessions_send_events_too(
+    app_env: dict[str, str], coffee_png: Path, tmp_path: Path
+) -> None:
+    """`mugpos serve` over stdio (Claude Desktop's way) runs the webhook sender beside the MCP session."""
+    from mcp import Client, StdioServerParameters
+
+    rx = Receiver(SECRET).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MUGPOS_")} | app_env
+    env |= {
+        "MUGPOS_WEBHOOK_URLS": rx.url,
+        "MUGPOS_WEBHOOK_SECRET": SECRET,
+        "MUGPOS_WEBHOOK_EVENTS": "rule.violated",
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mugpos", "serve"], env=env)
+    async with Client(params) as client:
+        result = await client.call_tool(
+            "analyze_image", {"image": str(coffee_png), "rules": ["keep mugs in the left half"]}
+        )
+        assert not result.is_error
+        t0 = time.monotonic()
+        while not rx.handled and time.monotonic() - t0 < 30:
+            await asyncio.sleep(0.1)
+    rx.stop()
+    assert [b["type"] for b in rx.bodies.values()] == ["rule.violated"]
+    outbox = SqliteOutbox(Path(app_env["MUGPOS_DATA_DIR"]) / "webhooks" / "outbox.sqlite")
+    assert (await outbox.counts())["sent"] == 1
+
+
+async def test_sent_deliveries_are_pruned_dead_ones_kept(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite")
+    await outbox.add(
+        [Delivery(id=f"d{i}", event_id=f"e{i}", event_type="x", url="http://x", body="{}") for i in range(3)]
+    )
+    await outbox.mark_sent("d0", 100.0)
+    await outbox.mark_sent("d1", 900.0)
+    await outbox.mark_dead("d2", "HTTP 500")
+    assert await outbox.prune(500.0) == 1
+    assert (
+        await outbox.get("d0") is None
+        and await outbox.get("d1") is not None
+        and await outbox.get("d2") is not None
+    )

@@ -160,3 +160,17 @@ async def test_door_lifespan_runs_with_the_server(app: Any) -> None:
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert events == ["start", "stop"]
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_websockets_are_closed_before_any_route(app: Any) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/door/look", "headers": [], "query_string": b""}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]

@@ -111,3 +111,23 @@ async def test_issuer_must_be_https_off_loopback() -> None:
         "https://auth.example.com/.well-known/openid-configuration/tenant1",
         "https://auth.example.com/tenant1/.well-known/openid-configuration",
     ]
+
+
+async def test_issuer_down_then_up(needs_oidc: None, tmp_path: Path) -> None:
+    """While the issuer is unreachable tokens are refused at once (no wait on every request, no
+    hammering); after the cooldown the keys are read and the same token passes."""
+    now = [1000.0]
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    keys = JwksCache(issuer, refresh_cooldown_s=60.0, clock=lambda: now[0])
+    v = JwtVerifier(issuer, RESOURCE, keys=keys)
+    key = rsa_jwk("k1")
+    with oidc_server(tmp_path, [key], port=port) as up:
+        token = up.token("full", RESOURCE, BOTH)
+    assert "could not read the issuer's keys" in await rejected(v, token)  # down
+    with oidc_server(tmp_path, [key], port=port) as up:
+        assert "retrying after the cooldown" in await rejected(v, token)
+        assert up.hits("/jwks") == 0
+        now[0] += 61
+        assert (await v.verify(token)).client_id == "full"
+        assert up.hits("/jwks") == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from testkit import free_port  # re-exported: the auth and conformance tests import it from here
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "oidc_provider.mjs"
@@ -63,12 +64,6 @@ def missing_reason() -> str | None:
     if oidc_module() is None:
         return "oidc-provider not installed: set MUGPOS_NPM_OIDC_PROVIDER (.ci/run: npm_tool oidc-provider)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rsa_jwk(kid: str) -> dict[str, Any]:

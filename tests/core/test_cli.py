@@ -73,6 +73,9 @@ def test_check_and_suggest_on_a_scene_file(app_env: dict[str, str], tmp_path: Pa
         "objects": [
             {"id": "cup-1", "label": "cup", "box": [1020, 400, 1100, 480], "confidence": 0.91},
             {"id": "laptop-1", "label": "laptop", "box": [600, 350, 1000, 650]},
+            # a table to move on: without one, targets stay inside the region the objects cover
+            # (issue 12), and 15 cm right of this laptop lies outside it
+            {"id": "table-1", "label": "dining table", "box": [100, 100, 1500, 950]},
         ],
     }
     path = tmp_path / "scene.json"

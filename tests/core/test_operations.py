@@ -58,7 +58,7 @@ async def test_second_analysis_is_served_from_l2_then_l1_by_another_process(
         assert a.timings.cache is None and b.timings.cache == "l2"
         assert b.mugs == a.mugs and b.analysis_id != a.analysis_id
         st = (await first.status()).cache
-        assert st["l2"]["hits"] >= 1 and st["l1"]["enabled"] is True
+        assert st["l2"]["details"]["hits"] >= 1 and st["l1"]["details"]["enabled"] is True
     finally:
         await first.aclose()
     # A second "process": a fresh app with its own empty L2, sharing the Redis tier.
@@ -68,7 +68,7 @@ async def test_second_analysis_is_served_from_l2_then_l1_by_another_process(
         assert c.timings.cache == "l1"
         assert c.mugs == a.mugs
         status = await second.status()
-        assert status.cache["l1"]["hits"] >= 1 and status.cache["l2"]["hits"] == 0
+        assert status.cache["l1"]["details"]["hits"] >= 1 and status.cache["l2"]["details"]["hits"] == 0
         c2 = (await second.analyze(str(coffee_png))).result
         assert c2.timings.cache == "l2"  # the L1 hit was written into L2
     finally:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mcp"))  # mcp_helpers: servers on free ports
-
-from mcp_helpers import child_env, http_server
 from operator_helpers import TOKEN
+from testkit import child_env, http_server
 
 
 @pytest.fixture

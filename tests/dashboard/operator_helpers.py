@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,10 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mcp"))  # mcp_helpers: servers on free ports
-
-from mcp_helpers import free_port
+from testkit import free_port
 
 TOKEN = "operator-token-7c2d"
 

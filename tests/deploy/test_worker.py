@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from testkit import free_port
 
 from mugpos.deploy.runpod_worker import handler, parse_job_input
 
@@ -176,17 +176,11 @@ def test_test_input_bad_image_fails_the_job_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_data
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_local_api_server_runsync(tmp_path: Path, in_process) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

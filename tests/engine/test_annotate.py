@@ -96,3 +96,23 @@ def test_real_photo_annotation(data_dir) -> None:  # type: ignore[no-untyped-def
     data, mime = encode_image(out, Settings(_env_file=None))
     assert mime == "image/jpeg" and len(data) < 200_000  # the default: fast to encode, compact
     assert Image.open(io.BytesIO(data)).size == (600, 400)
+
+
+def test_drawn_once_at_the_size_it_is_sent() -> None:
+    """With max_side the picture is shrunk first and the boxes scaled onto it (no second resize)."""
+    scale = estimate_scale(SCENE)
+    mugs = [mug_position(SCENE, m, scale) for m in SCENE.mugs]
+    out = draw_analysis(_grey(), SCENE, mugs, max_side=800)
+    assert out.size == (800, 500)
+    assert _close(out.getpixel((549, 230)), MUG)  # the cup's right edge, 1100 -> 550
+    assert out.getpixel((150, 450)) == (128, 128, 128)
+    data, _ = encode_image(out, Settings(_env_file=None, annotated_max_side=800))  # type: ignore[call-arg]
+    assert Image.open(io.BytesIO(data)).size == (800, 500)
+    moved = draw_suggestions(
+        _grey(), SCENE, [("cup-1", (1020, 400, 1100, 480), (200, 400, 280, 480), "x")], max_side=800
+    )
+    assert moved.size == (800, 500) and _close(moved.getpixel((549, 230)), MUG)
+    assert draw_analysis(Image.new("RGB", (300, 200)), SCENE, [], max_side=800).size == (
+        300,
+        200,
+    )  # never upscaled

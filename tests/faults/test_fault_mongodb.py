@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
+from testkit import free_port, open_mcp_client
 
 from mugpos.errors import MugposError
 
@@ -14,14 +14,8 @@ pytestmark = pytest.mark.anyio
 BOUND_S = 30.0  # server selection is bounded by mongodb_timeout_s; a hang fails the test
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _mongo(make_settings, fallback: bool):
-    uri = f"mongodb://mugpos:pw@127.0.0.1:{_closed_port()}/?directConnection=true"
+    uri = f"mongodb://mugpos:pw@127.0.0.1:{free_port()}/?directConnection=true"
     return make_settings(
         rule_store="mongodb",
         layout_store="mongodb",
@@ -74,15 +68,12 @@ async def test_unreachable_mongodb_without_fallback_is_a_clear_error(make_settin
 
 
 async def test_unreachable_mongodb_through_the_mcp_server(make_settings) -> None:
-    from mcp import Client
-
-    from mugpos.mcp_server.server import build_server
     from mugpos.operations import Mugpos
 
     for fallback in (True, False):
         app = Mugpos(_mongo(make_settings, fallback=fallback))
         try:
-            async with Client(build_server(app)) as client, asyncio.timeout(BOUND_S):
+            async with open_mcp_client(app) as client, asyncio.timeout(BOUND_S):
                 result = await client.call_tool("list_rules", {})
                 status = await client.read_resource("mugpos://status")
         finally:

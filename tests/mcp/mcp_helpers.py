@@ -1,79 +1,12 @@
-"""Helpers for the MCP tests: subprocess servers on free ports and the flow every transport must carry."""
+"""Helpers for the MCP tests: the flow every transport must carry (servers come from testkit)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from testkit import REPO, child_env, free_port, http_server
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def child_env(app_env: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MUGPOS_")}
-    env.update(app_env)
-    env.update(extra)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-@contextmanager
-def http_server(env: dict[str, str], transport: str, host: str = "127.0.0.1") -> Iterator[tuple[str, float]]:
-    """A `python -m mugpos.mcp_server` HTTP server; yields its base URL and the spawn time."""
-    port = free_port()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mugpos.mcp_server",
-            "--transport",
-            transport,
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"server exited with {proc.returncode}: {err[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise AssertionError("server did not listen within 60 s") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", t0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
+__all__ = ["REPO", "RULE", "child_env", "free_port", "http_server", "run_flow"]
 
 RULE = "Keep mugs at least 6 inches away from laptops"
 

@@ -17,38 +17,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from testkit import open_mcp_client
 
 from mugpos.mcp_server.desk_app import DESK_URI, UI_TOOLS
-from mugpos.mcp_server.server import build_server
 
 pytestmark = pytest.mark.anyio
 HOST_DIR = Path(__file__).parent / "apps_host"
 RULE = "keep mugs in the left half"
 
 
-async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(app: Any) -> None:
-    async with Client(build_server(app)) as client:
-        tools = {t.name: t for t in (await client.list_tools()).tools}
-        for name, tool in tools.items():
-            ui = (tool.meta or {}).get("ui")
-            if name in UI_TOOLS:
-                assert ui == {"resourceUri": DESK_URI}, name
-            else:
-                assert ui is None, name
-        listed = [r for r in (await client.list_resources()).resources if str(r.uri) == DESK_URI]
-        assert len(listed) == 1 and listed[0].mime_type == "text/html;profile=mcp-app"
-        read = await client.read_resource(DESK_URI)
-        page = read.contents[0]
-        assert page.mime_type == "text/html;profile=mcp-app"
-        assert "ui/initialize" in page.text and "<script" in page.text
-        assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing fetched
+async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(mcp_client: Any) -> None:
+    tools = {t.name: t for t in (await mcp_client.list_tools()).tools}
+    for name, tool in tools.items():
+        ui = (tool.meta or {}).get("ui")
+        if name in UI_TOOLS:
+            assert ui == {"resourceUri": DESK_URI}, name
+        else:
+            assert ui is None, name
+    listed = [r for r in (await mcp_client.list_resources()).resources if str(r.uri) == DESK_URI]
+    assert len(listed) == 1 and listed[0].mime_type == "text/html;profile=mcp-app"
+    read = await mcp_client.read_resource(DESK_URI)
+    page = read.contents[0]
+    assert page.mime_type == "text/html;profile=mcp-app"
+    assert "ui/initialize" in page.text and "<script" in page.text
+    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing fetched
 
 
 @pytest.mark.slow
 async def test_result_without_apps_is_unchanged(app: Any, coffee_png: Path) -> None:
     """A client that never negotiated Apps gets the same content as before: headline, JSON, picture."""
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         done = await client.call_tool("analyze_image", {"image": str(coffee_png)})
     assert not done.is_error
     assert [c.type for c in done.content] == ["text", "text", "image"]
@@ -57,9 +55,9 @@ async def test_result_without_apps_is_unchanged(app: Any, coffee_png: Path) -> N
 
 
 def ext_apps_prefix() -> Path:
-    for candidate in (os.environ.get("MUGPOS_NPM_EXT_APPS"), "/work/npm/dashboard"):
-        if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
-            return Path(candidate)
+    candidate = os.environ.get("MUGPOS_NPM_EXT_APPS")
+    if candidate and (Path(candidate) / "node_modules/@modelcontextprotocol/ext-apps").is_dir():
+        return Path(candidate)
     pytest.skip(
         "npm @modelcontextprotocol/ext-apps not installed (.ci/run: npm_tool ext-apps; MUGPOS_NPM_EXT_APPS)"
     )
@@ -100,7 +98,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
     from playwright.async_api import Route, async_playwright
 
     bridge = bundle_bridge(tmp_path)
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         html = (await client.read_resource(DESK_URI)).contents[0].text
         arguments = {"image": str(coffee_png), "rules": [RULE]}
         done = await client.call_tool("analyze_image", arguments)
@@ -114,9 +112,12 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
         }
         calls: list[dict[str, Any]] = []
 
+        answers: list[dict[str, Any]] = []
+
         async def call_tool(params: dict[str, Any]) -> dict[str, Any]:
             calls.append(params)
-            return dump(await client.call_tool(params["name"], params.get("arguments") or {}))
+            answers.append(dump(await client.call_tool(params["name"], params.get("arguments") or {})))
+            return answers[-1]
 
         async def read_resource(params: dict[str, Any]) -> dict[str, Any]:
             return dump(await client.read_resource(params["uri"]))
@@ -150,17 +151,24 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 assert calls[0]["arguments"]["analysis_id"] == done.structured_content["analysis_id"]
                 assert "left" in await view.locator("#moves").inner_text()
 
-                # Drag the target well into the left half of the photo and let go.
-                box = await target.bounding_box()
-                assert box is not None
+                # Drag the target to the left quarter of the photo (staying inside the view) and let go.
+                box, photo = await target.bounding_box(), await view.locator("#photo").bounding_box()
+                assert box is not None and photo is not None
                 x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                goal = photo["x"] + photo["width"] * 0.2
                 await page.mouse.move(x, y)
                 await page.mouse.down()
                 for step in range(1, 11):
-                    await page.mouse.move(x - 25 * step, y, steps=2)
+                    await page.mouse.move(x + (goal - x) * step / 10, y, steps=2)
                 await page.mouse.up()
                 frame = page.frames[1]
-                await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=15_000)
+                try:
+                    await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=30_000)
+                except Exception:
+                    where = await view.locator("#recheck-where").text_content()
+                    raise AssertionError(
+                        f"no re-check: {where!r}; calls {[c['name'] for c in calls]}"
+                    ) from None
                 recheck = calls[-1]
                 assert recheck["name"] == "suggest_position" and "scene" in recheck["arguments"]
                 assert recheck["arguments"]["rules"] == [RULE]
@@ -168,8 +176,12 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 before = {o.id: tuple(o.box) for o in app_scene(done)}
                 assert moved["cup-1"][0] < before["cup-1"][0] - 100  # dragged left, in image pixels
                 assert moved["dining-table-1"] == before["dining-table-1"]  # nothing else moved
+                # The view shows what the tool answered for the new place (satisfied, or uncertain
+                # when the measurement's range straddles the half-way line).
+                verdict = answers[-1]["structuredContent"]["rules"][0]
+                assert verdict["text"] == RULE and verdict["status"] in ("satisfied", "uncertain")
                 at_new_place = await view.locator("#recheck").inner_text()
-                assert "satisfied" in at_new_place and RULE in at_new_place
+                assert verdict["status"].replace("_", " ") in at_new_place and RULE in at_new_place
                 await view.locator("#tell").click()
                 await page.wait_for_function("window.__messages.length === 1", timeout=5_000)
                 message = await page.evaluate("window.__messages[0]")

@@ -10,12 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_helpers import RULE, run_flow
 from PIL import Image
+from testkit import open_mcp_client
 
-from mugpos.mcp_server import build_server
 from mugpos.operations import TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +35,7 @@ def _size(result: Any) -> int:
 
 
 async def test_tools_mirror_the_operations_table(app: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == TOOL_NAMES == set(TOOLS)
     for name, tool in tools.items():
@@ -57,7 +56,7 @@ async def test_tools_mirror_the_operations_table(app: Any) -> None:
 
 
 async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, test_data: Path) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         flow = await run_flow(client, str(coffee_png))
         aid = flow["analysis_id"]
         # Progress came while the models warmed and the image was analysed, ending at 100 %.
@@ -117,34 +116,33 @@ async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, 
         assert "no stored analysis" in str(missing.value)
 
 
-async def test_rule_management(app: Any) -> None:
-    async with Client(build_server(app)) as client:
-        explained = await client.call_tool("explain_rule", {"text": RULE})
-        assert explained.structured_content["understood"] is True
-        assert "15.24" in explained.structured_content["interpretation"]
+async def test_rule_management(mcp_client: Any) -> None:
+    explained = await mcp_client.call_tool("explain_rule", {"text": RULE})
+    assert explained.structured_content["understood"] is True
+    assert "15.24" in explained.structured_content["interpretation"]
 
-        added = (
-            await client.call_tool("add_rule", {"text": RULE, "severity": "critical"})
-        ).structured_content
-        assert added["severity"] == "critical" and "15.24" in added["interpretation"]
-        listed = await client.call_tool("list_rules", {})
-        assert [r["id"] for r in listed.structured_content["rules"]] == [added["id"]]
-        assert added["id"] in listed.content[0].text
+    added = (
+        await mcp_client.call_tool("add_rule", {"text": RULE, "severity": "critical"})
+    ).structured_content
+    assert added["severity"] == "critical" and "15.24" in added["interpretation"]
+    listed = await mcp_client.call_tool("list_rules", {})
+    assert [r["id"] for r in listed.structured_content["rules"]] == [added["id"]]
+    assert added["id"] in listed.content[0].text
 
-        one = json.loads((await client.read_resource(f"mugpos://rules/{added['id']}")).contents[0].text)
-        assert one["text"] == RULE
-        every = json.loads((await client.read_resource("mugpos://rules")).contents[0].text)
-        assert [r["id"] for r in every["rules"]] == [added["id"]]
+    one = json.loads((await mcp_client.read_resource(f"mugpos://rules/{added['id']}")).contents[0].text)
+    assert one["text"] == RULE
+    every = json.loads((await mcp_client.read_resource("mugpos://rules")).contents[0].text)
+    assert [r["id"] for r in every["rules"]] == [added["id"]]
 
-        removed = await client.call_tool("remove_rule", {"rule_id": added["id"]})
-        assert removed.structured_content == {"id": added["id"], "removed": True}
-        again = await client.call_tool("remove_rule", {"rule_id": added["id"]})
-        assert again.is_error
-        assert "not_found" in again.content[0].text and "list_rules" in again.content[0].text
+    removed = await mcp_client.call_tool("remove_rule", {"rule_id": added["id"]})
+    assert removed.structured_content == {"id": added["id"], "removed": True}
+    again = await mcp_client.call_tool("remove_rule", {"rule_id": added["id"]})
+    assert again.is_error
+    assert "not_found" in again.content[0].text and "list_rules" in again.content[0].text
 
 
 async def test_errors_are_actionable_and_leak_nothing(app: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         outside = await client.call_tool("analyze_image", {"image": "/etc/hostname"})
         assert outside.is_error and "Traceback" not in outside.content[0].text
         assert "MUGPOS_ALLOWED_DIRS" in outside.content[0].text and "Hint:" in outside.content[0].text
@@ -182,7 +180,7 @@ async def test_cancellation_stops_the_operation(app: Any, coffee_png: Path, monk
             raise
 
     monkeypatch.setattr(app.engine, "analyze", slow_analyze)
-    async with Client(build_server(app)) as client:
+    async with open_mcp_client(app) as client:
         with anyio.move_on_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.call_tool, "analyze_image", {"image": str(coffee_png)})
@@ -195,14 +193,13 @@ async def test_cancellation_stops_the_operation(app: Any, coffee_png: Path, monk
         assert not listed.is_error
 
 
-async def test_prompts_steer_through_the_tools(app: Any) -> None:
-    async with Client(build_server(app)) as client:
-        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-        assert {"review_my_desk", "set_up_workspace_rules"} <= set(prompts)
-        assert [a.name for a in prompts["review_my_desk"].arguments] == ["image"]
-        review = await client.get_prompt("review_my_desk", {"image": "desk.jpg"})
-        text = review.messages[0].content.text
-        assert "desk.jpg" in text and "analyze_image" in text and "suggest_position" in text
-        rules = await client.get_prompt("set_up_workspace_rules", {"workspace": "standing desk"})
-        text = rules.messages[0].content.text
-        assert "standing desk" in text and "explain_rule" in text and "add_rule" in text
+async def test_prompts_steer_through_the_tools(mcp_client: Any) -> None:
+    prompts = {p.name: p for p in (await mcp_client.list_prompts()).prompts}
+    assert {"review_my_desk", "set_up_workspace_rules"} <= set(prompts)
+    assert [a.name for a in prompts["review_my_desk"].arguments] == ["image"]
+    review = await mcp_client.get_prompt("review_my_desk", {"image": "desk.jpg"})
+    text = review.messages[0].content.text
+    assert "desk.jpg" in text and "analyze_image" in text and "suggest_position" in text
+    rules = await mcp_client.get_prompt("set_up_workspace_rules", {"workspace": "standing desk"})
+    text = rules.messages[0].content.text
+    assert "standing desk" in text and "explain_rule" in text and "add_rule" in text

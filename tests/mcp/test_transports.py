@@ -18,7 +18,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp_helpers import REPO, child_env, free_port, http_server, run_flow
+from mcp_helpers import REPO, child_env, http_server, run_flow
+from testkit import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 TOKEN = "test-token-5b1e0c"

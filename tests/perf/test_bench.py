@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mugpos.bench import _find_images, _synthetic_images, add_bench_arguments, main, print_table, run_bench
+from mugpos.bench import add_bench_arguments, find_images, main, print_table, run_bench, synthetic_images
 from mugpos.errors import ConfigError
 
 
@@ -27,15 +27,15 @@ def test_arguments_and_defaults() -> None:
 
 
 def test_synthetic_images_when_no_data(tmp_path: Path) -> None:
-    paths = _synthetic_images(tmp_path / "s", n=3)
+    paths = synthetic_images(tmp_path / "s", n=3)
     from PIL import Image
 
     assert len(paths) == 3 and all(Image.open(p).size[0] == 640 for p in paths)
-    found, source = _find_images(tmp_path / "s", tmp_path)
+    found, source = find_images(tmp_path / "s", tmp_path)
     assert found == paths and source == str(tmp_path / "s")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no images"):
-        _find_images(tmp_path / "empty", tmp_path)
+        find_images(tmp_path / "empty", tmp_path)
 
 
 def test_bad_concurrency_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,7 +51,7 @@ def test_small_real_run(
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     imgs = tmp_path / "imgs"
-    _synthetic_images(imgs, n=3)
+    synthetic_images(imgs, n=3)
     args = _args(
         "--quick",
         "--images", str(imgs),

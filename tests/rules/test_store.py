@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import free_port
 
 from mugpos.errors import NotFound
 from mugpos.rules.grammar import parse_rule
@@ -58,38 +54,10 @@ async def test_embedded_store_concurrent_writers(tmp_path: Path) -> None:
     assert len(await EmbeddedRuleStore(tmp_path / "rules.json").list()) == 20
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def mongo_uri() -> Iterator[str]:
-    exe = shutil.which("nx-27017")
-    if exe is None:
-        pytest.skip("nx-27017 is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"mongodb://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.mark.anyio
 async def test_mongo_store(mongo_uri: str) -> None:
     store = MongoRuleStore(mongo_uri, "mugpos_test", timeout_s=3)
-    await store.ping()
+    await store.open()
     try:
         await exercise(store)
     finally:
@@ -98,12 +66,12 @@ async def test_mongo_store(mongo_uri: str) -> None:
 
 @pytest.mark.anyio
 async def test_open_rule_store_falls_back_when_mongo_is_down(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path, rule_store="mongodb", mongodb_uri=f"mongodb://127.0.0.1:{_free_port()}",
+    s = Settings(data_dir=tmp_path, rule_store="mongodb", mongodb_uri=f"mongodb://127.0.0.1:{free_port()}",
                  mongodb_timeout_s=0.3)  # fmt: skip
-    store = open_rule_store(s)
+    store = await open_rule_store(s)
     added = await store.add(rule("Keep mugs on the table"))
     st = store.status()
-    assert st["degraded"] is True and st["backend"] == "embedded" and "MongoDB" in st["reason"]
+    assert st.degraded is True and st.backend == "embedded" and "MongoDB" in st.reason
     assert [r.id for r in await EmbeddedRuleStore(tmp_path / "rules.json").list()] == [added.id]
     await store.aclose()
-    assert open_rule_store(Settings(data_dir=tmp_path)).status()["backend"] == "embedded"
+    assert (await open_rule_store(Settings(data_dir=tmp_path))).status().backend == "embedded"

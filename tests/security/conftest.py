@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import open_mcp_client
 
 from mugpos.settings import Settings
 
@@ -145,14 +146,11 @@ def mcp_factory(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
 
     @contextlib.asynccontextmanager
     async def open_client(**overrides: Any) -> AsyncIterator[McpClient]:
-        from mcp import Client
-
-        from mugpos.mcp_server.server import build_server
         from mugpos.operations import Mugpos
 
         app = Mugpos(make_settings(**overrides))
         try:
-            async with Client(build_server(app)) as client:
+            async with open_mcp_client(app) as client:
                 yield McpClient(client)
         finally:
             await app.aclose()

@@ -7,7 +7,6 @@ in any answer or log line.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -16,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testkit import free_port
 from tests_security_support import (
     SECRET_MONGO_PASSWORD,
     SECRET_S3,
     SECRET_TOKEN,
     HttpServer,
-    free_port,
     run_http_server,
     server_env,
 )
@@ -186,9 +185,7 @@ def test_public_bind_without_a_token_refuses_to_start(tmp_path: Path, test_data:
 
 
 def test_no_secrets_in_answers_or_logs(tmp_path: Path, test_data: Path) -> None:
-    with socket.socket() as s:  # a port nothing listens on: MongoDB is "down"
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = free_port()  # a port nothing listens on: MongoDB is "down"
     mongo_uri = f"mongodb://mugpos:{SECRET_MONGO_PASSWORD}@127.0.0.1:{dead}/?serverSelectionTimeoutMS=500"
     env = server_env(
         tmp_path,

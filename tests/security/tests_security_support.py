@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from testkit import free_port
+
 SECRET_TOKEN = "tok-SECRET-7f3a9c2e51d84b06"
 SECRET_S3 = "s3-SECRET-AKIAFAKE-9d8c7b6a5f4e3d2c"
 SECRET_MONGO_PASSWORD = "mongo-SECRET-pw-4411"
@@ -42,12 +44,6 @@ def png_bomb(side: int = 40_000) -> bytes:
     parts.append(comp.flush())
     idat = b"".join(parts)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 # --- a real `mugpos serve --transport streamable-http` in a subprocess ------------------------------

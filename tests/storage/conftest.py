@@ -1,16 +1,12 @@
-"""Fixtures for the storage tests: real redis-server processes (pytest-redis) and settings in tmp."""
+"""Fixtures for the storage tests: settings in tmp (Redis and MongoDB come from tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from pytest_redis import factories
 
 from mugpos.settings import Settings
-
-# A second server of our own, so a test may stop and restart it without touching `redis_proc`.
-redis_proc_restartable = factories.redis_proc(port=None)
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from testkit import free_port
 
 from mugpos.errors import BackendError, ConfigError, MugposError, NotFound
 from mugpos.stores.blobs import BlobStore, LocalBlobStore, S3BlobStore, check_key, open_blob_store
@@ -35,7 +35,7 @@ def test_unsafe_keys_are_refused(key: str) -> None:
 
 @pytest.mark.anyio
 async def test_local_store_round_trip(tmp_path: Path, make_settings) -> None:
-    store = open_blob_store(make_settings())
+    store = await open_blob_store(make_settings())
     assert isinstance(store, LocalBlobStore) and isinstance(store, BlobStore)
     assert await store.put("annotated/ab12.webp", b"RIFF....WEBP", "image/webp") == "annotated/ab12.webp"
     assert await store.get("annotated/ab12.webp") == (b"RIFF....WEBP", "image/webp")
@@ -52,7 +52,7 @@ async def test_local_store_round_trip(tmp_path: Path, make_settings) -> None:
             await store.put(key, b"x", "text/plain")
     root = make_settings().data_dir / "blobs"
     assert sorted(p.name for p in (root / "annotated").iterdir()) == ["ab12.webp"]  # no temp files left
-    assert store.status()["puts"] == 2
+    assert store.status().details["puts"] == 2
 
 
 @pytest.fixture
@@ -79,9 +79,9 @@ async def test_s3_store_against_moto(moto_endpoint: str, make_settings) -> None:
         s3_access_key_id="testing",
         s3_secret_access_key="testing",
     )
-    store = open_blob_store(settings)
+    # The bucket does not exist yet: opening the store creates it.
+    store = await open_blob_store(settings)
     assert isinstance(store, S3BlobStore)
-    # The bucket does not exist yet: the first call creates it.
     assert await store.put("thumbs/a1.jpg", b"\xff\xd8jpeg", "image/jpeg") == "thumbs/a1.jpg"
     assert await store.get("thumbs/a1.jpg") == (b"\xff\xd8jpeg", "image/jpeg")
     assert await store.exists("thumbs/a1.jpg") and not await store.exists("thumbs/none.jpg")
@@ -90,11 +90,11 @@ async def test_s3_store_against_moto(moto_endpoint: str, make_settings) -> None:
     with pytest.raises(MugposError):
         await store.put("../escape", b"x", "text/plain")
     st = store.status()
-    assert st["backend"] == "s3" and st["bucket"] == "mugpos-test" and st["puts"] == 1
+    assert st.backend == "s3" and st.details["bucket"] == "mugpos-test" and st.details["puts"] == 1 and st.ok
     await store.aclose()
 
     # Another worker (new store, bucket already there) sees the same object; checked with plain boto3.
-    other = open_blob_store(settings)
+    other = await open_blob_store(settings)
     assert (await other.get("thumbs/a1.jpg"))[0] == b"\xff\xd8jpeg"
     await other.aclose()
     import boto3
@@ -106,9 +106,7 @@ async def test_s3_store_against_moto(moto_endpoint: str, make_settings) -> None:
 
 @pytest.mark.anyio
 async def test_s3_unreachable_is_a_clear_backend_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     store = S3BlobStore(f"http://127.0.0.1:{port}", "mugpos-x", "auto", "k", "s", timeout_s=0.5)
     t0 = time.perf_counter()
     with pytest.raises(BackendError) as err:
@@ -118,7 +116,7 @@ async def test_s3_unreachable_is_a_clear_backend_error() -> None:
         "mugpos-x" in err.value.message
         and "s" not in err.value.message.split("failed")[0].split("bucket")[0][:0]
     )
-    assert store.status()["errors"] == 1
+    assert store.status().details["errors"] == 1 and not store.status().ok
     await store.aclose()
 
 

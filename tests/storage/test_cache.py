@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from testkit import free_port, needs_redis
 
 from mugpos.stores.cache import DualCache, LRUBytes, RedisTier, cache_key, redact_url
-
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server not installed (apt-get install -y redis-server)",
-)
 
 
 class FakeClock:
@@ -40,11 +34,11 @@ def test_lru_bounded_in_bytes_evicts_least_recent() -> None:
     assert lru.get("b") is None
     assert lru.get("a") is not None and lru.get("c") is not None
     st = lru.status()
-    assert st["bytes"] == 80 and st["items"] == 2 and st["evictions"] == 1
-    assert st["hits"] == 3 and st["misses"] == 1 and st["hit_rate"] == 0.75
+    assert st.details["bytes"] == 80 and st.details["items"] == 2 and st.details["evictions"] == 1
+    assert st.details["hits"] == 3 and st.details["misses"] == 1 and st.details["hit_rate"] == 0.75
     assert lru.put("big", b"q" * 101) is False and "big" not in lru
     lru.put("a", b"x" * 10)  # replacing adjusts the byte count
-    assert lru.status()["bytes"] == 50
+    assert lru.status().details["bytes"] == 50
 
 
 def test_lru_holds_objects_with_given_size() -> None:
@@ -55,7 +49,7 @@ def test_lru_holds_objects_with_given_size() -> None:
     assert lru.put("t", obj, size=600)
     assert lru.get("t") is obj
     lru.put("u", [1, 2], size=600)
-    assert lru.get("t") is None and lru.status()["bytes"] == 600
+    assert lru.get("t") is None and lru.status().details["bytes"] == 600
 
 
 def test_lru_zero_budget_is_disabled() -> None:
@@ -77,8 +71,8 @@ async def test_no_redis_url_means_l1_disabled_not_degraded(make_settings) -> Non
     await cache.set("k", b"v")
     assert await cache.get("k") == (b"v", "l2")
     st = cache.status()
-    assert st["l1"]["enabled"] is False and st["l1"]["degraded"] is False
-    assert st["l2"]["hits"] == 1 and st["l2"]["misses"] == 1
+    assert st["l1"].details["enabled"] is False and st["l1"].degraded is False
+    assert st["l2"].details["hits"] == 1 and st["l2"].details["misses"] == 1
 
 
 @needs_redis
@@ -95,8 +89,8 @@ async def test_l2_then_l1_and_a_second_process_gets_l1(redis_proc, make_settings
     assert await second.get(key) == (b"result-1", "l1")
     assert await second.get(key) == (b"result-1", "l2")
     st = second.status()
-    assert st["l1"]["hits"] == 1 and st["l1"]["degraded"] is False
-    assert st["l2"]["hits"] == 1 and st["l2"]["items"] == 1
+    assert st["l1"].details["hits"] == 1 and st["l1"].degraded is False
+    assert st["l2"].details["hits"] == 1 and st["l2"].details["items"] == 1
     # TTL is applied on write.
     import redis
 
@@ -120,7 +114,7 @@ async def test_redis_down_serves_from_l2_and_recovers_after_backoff(
     tier = RedisTier(url, timeout_s=0.5, ttl_s=60, clock=clock)
     cache = DualCache(settings, l1=tier)
     await cache.set("a", b"1")
-    assert tier.status()["degraded"] is False
+    assert tier.status().degraded is False
 
     proc.stop()
     try:
@@ -128,25 +122,25 @@ async def test_redis_down_serves_from_l2_and_recovers_after_backoff(
         assert await cache.get("b") == (b"2", "l2")
         assert await cache.get("missing") == (None, None)  # no exception, just a miss
         st = cache.status()["l1"]
-        assert st["degraded"] is True and st["errors"] == 1 and st["last_error"]
-        assert st["reconnect_in_s"] == pytest.approx(0.5)
+        assert st.degraded is True and st.details["errors"] == 1 and st.details["last_error"]
+        assert st.details["reconnect_in_s"] == pytest.approx(0.5)
         # Inside the backoff window Redis is not called at all.
         await cache.get("missing-2")
         assert tier.errors == 1
         # After the window one probe fails and the backoff doubles.
         clock.now += 0.6
         await cache.get("missing-3")
-        assert tier.errors == 2 and tier.status()["backoff_s"] == 1.0
+        assert tier.errors == 2 and tier.status().details["backoff_s"] == 1.0
     finally:
         proc.start()
 
     clock.now += 0.5  # still inside the 1 s backoff: not yet retried
     await cache.get("missing-4")
-    assert tier.status()["degraded"] is True
+    assert tier.status().degraded is True
     clock.now += 0.6
     await cache.set("c", b"3")  # the probe succeeds: recovered
     st = cache.status()["l1"]
-    assert st["degraded"] is False and st["errors"] == 2
+    assert st.degraded is False and st.details["errors"] == 2
     other = DualCache(settings)
     assert await other.get("c") == (b"3", "l1")
     await cache.aclose()
@@ -155,12 +149,9 @@ async def test_redis_down_serves_from_l2_and_recovers_after_backoff(
 
 @pytest.mark.anyio
 async def test_closed_port_fails_fast_and_never_raises(make_settings) -> None:
-    import socket
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cache = DualCache(make_settings(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.2))
     t0 = time.perf_counter()
     await cache.set("k", b"v")
@@ -168,7 +159,7 @@ async def test_closed_port_fails_fast_and_never_raises(make_settings) -> None:
     assert await cache.get("other") == (None, None)
     assert time.perf_counter() - t0 < 2.0
     st = cache.status()["l1"]
-    assert st["degraded"] is True and st["errors"] == 1
+    assert st.degraded is True and st.details["errors"] == 1
 
 
 def test_backoff_caps_at_30_seconds() -> None:
@@ -181,7 +172,7 @@ def test_backoff_caps_at_30_seconds() -> None:
         seen = []
         for _ in range(10):
             await tier.get("k")
-            seen.append(tier.status()["backoff_s"])
+            seen.append(tier.status().details["backoff_s"])
             clock.now += 100
         return seen
 

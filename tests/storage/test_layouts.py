@@ -144,8 +144,8 @@ async def test_put_get_search_filters_and_reopen(tmp_path: Path, coco_records: l
 
     ranking = [(m.record.analysis_id, m.score) for m in await store.search(embedding=q.embedding, k=10)]
     status = store.status()
-    assert status["backend"] == "embedded" and status["count"] == len(coco_records)
-    assert status["search"].startswith("exact") and status["degraded"] is False
+    assert status.backend == "embedded" and status.details["count"] == len(coco_records)
+    assert status.details["search"].startswith("exact") and status.degraded is False and status.ok
     await store.aclose()
 
     # A restart: same count, same ranking, same records.
@@ -245,16 +245,16 @@ async def test_ann_agrees_with_exact_and_persists(tmp_path: Path) -> None:
     for r in recs[2000:2010]:
         await store.put(r)  # single puts after the index exists go in incrementally
     await store.put_many(recs[2010:])
-    assert store.status()["ann_rows"] == n and store.status()["search"].startswith("ann")
+    assert store.status().details["ann_rows"] == n and store.status().details["search"].startswith("ann")
     rng = np.random.default_rng(5)
     targets = rng.choice(n, size=40, replace=False)
     agree = 0
     for t in targets:
         q = np.asarray(recs[t].embedding) + rng.normal(scale=0.02, size=dim)
         ann = await store.search(embedding=q.tolist(), k=5)
-        assert store.status()["last_search"] == "ann"
+        assert store.status().details["last_search"] == "ann"
         exact = await store.search(embedding=q.tolist(), k=5, exact=True)
-        assert store.status()["last_search"] == "exact"
+        assert store.status().details["last_search"] == "exact"
         assert exact[0].record.analysis_id == f"s{t}"
         agree += ann[0].record.analysis_id == exact[0].record.analysis_id
         # rescoring is exact: the scores ANN returns are the true cosine scores
@@ -263,16 +263,16 @@ async def test_ann_agrees_with_exact_and_persists(tmp_path: Path) -> None:
     # a selective filter takes the exact path, and filters still hold
     flt = LayoutFilters(has_violations=True, since=T0 + timedelta(minutes=2900))
     res = await store.search(embedding=recs[2901].embedding, k=3, filters=flt)
-    assert store.status()["last_search"] == "exact"
+    assert store.status().details["last_search"] == "exact"
     assert all(m.record.has_violations and m.record.created_at >= flt.since for m in res)
     await store.aclose()
     assert (tmp_path / "ann-embedding.usearch").exists()
 
     reopened = EmbeddedLayoutStore(tmp_path, ann_threshold=1000)
-    assert reopened.status()["ann_rows"] == n
+    assert reopened.status().details["ann_rows"] == n
     t = int(targets[0])
     res = await reopened.search(embedding=recs[t].embedding, layout_vector=recs[t].layout_vector, k=3)
-    assert res[0].record.analysis_id == f"s{t}" and reopened.status()["last_search"] == "ann"
+    assert res[0].record.analysis_id == f"s{t}" and reopened.status().details["last_search"] == "ann"
     res = await reopened.search(layout_vector=recs[t].layout_vector, k=3)
     assert res[0].record.analysis_id == f"s{t}"
 

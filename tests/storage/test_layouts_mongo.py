@@ -8,17 +8,13 @@ their shape.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 from storage_helpers import make_record, simple_scene, unit_vectors
+from testkit import free_port
 
 from mugpos.errors import BackendError
 from mugpos.stores.layouts import (
@@ -33,40 +29,6 @@ from mugpos.stores.layouts import (
     vector_search_pipeline,
 )
 
-NX = shutil.which("nx-27017") or str(Path(sys.executable).parent / "nx-27017")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mongo_uri():
-    if not Path(NX).exists():
-        pytest.skip("nx-27017 not installed (pip install nx-27017)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [NX, "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("nx-27017 did not start")
-                time.sleep(0.05)
-        yield f"mongodb://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
 
 @pytest.mark.anyio
 async def test_mongo_store_fallback_path_end_to_end(mongo_uri: str, make_settings) -> None:
@@ -80,7 +42,7 @@ async def test_mongo_store_fallback_path_end_to_end(mongo_uri: str, make_setting
     ]
     for r in recs:
         await store.put(r)
-    st = store.status()
+    st = store.status().details
     assert st["vector_search"] is False and st["capability"] == NO_VECTOR_SEARCH
     # nx-27017 rejects this index definition (or, for others, accepts it and then cannot run the probe)
     assert st["last_error"].startswith(("createSearchIndexes:", "$vectorSearch:"))
@@ -134,8 +96,8 @@ async def test_unreachable_mongodb_falls_back_or_fails(make_settings) -> None:
     assert time.perf_counter() - t0 < 5
     assert isinstance(store, EmbeddedLayoutStore)
     st = store.status()
-    assert st["degraded"] is True and "unreachable" in st["reason"] and "embedded" in st["reason"]
-    assert "hunter2" not in st["reason"] and "127.0.0.1" in st["reason"]
+    assert st.degraded is True and "unreachable" in st.reason and "embedded" in st.reason
+    assert "hunter2" not in st.reason and "127.0.0.1" in st.reason
     with pytest.raises(BackendError, match="unreachable") as err:
         await open_layout_store(
             make_settings(
@@ -188,3 +150,21 @@ def test_vector_search_pipeline_shape() -> None:
     assert (
         "filter" not in vector_search_pipeline(path="layout_vector", query_vector=q, k=1)[0]["$vectorSearch"]
     )
+
+
+@pytest.mark.anyio
+async def test_rules_and_layouts_share_one_client_per_uri(mongo_uri: str, make_settings) -> None:
+    from mugpos.stores import mongo as mongo_clients
+    from mugpos.stores.rules import MongoRuleStore, open_rule_store
+
+    settings = make_settings(layout_store="mongodb", rule_store="mongodb", mongodb_uri=mongo_uri)
+    layouts = await open_layout_store(settings)
+    rules = await open_rule_store(settings)
+    assert isinstance(layouts, MongoLayoutStore) and isinstance(rules, MongoRuleStore)
+    assert rules._client is layouts._client and mongo_clients.users(mongo_uri) == 2
+    assert rules.status().backend == layouts.status().backend == "mongodb"
+    await layouts.aclose()
+    assert mongo_clients.users(mongo_uri) == 1
+    assert await rules.list() == []  # the client stays open while the rule store uses it
+    await rules.aclose()
+    assert mongo_clients.users(mongo_uri) == 0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from concurrent import futures
 
 import pytest
+from testkit import free_port
 
 from mugpos import secrets
 from mugpos.errors import ConfigError
@@ -130,9 +130,7 @@ def test_settings_resolve_gsm_references(
 
 
 def test_closed_port_fails_fast_and_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("MUGPOS_GSM_ENDPOINT", f"127.0.0.1:{port}")
     monkeypatch.setenv("MUGPOS_GSM_TIMEOUT_S", "1")
     secrets.set_client_factory(None)

@@ -70,8 +70,13 @@
         e.verdicts.length ? verdicts : null, e.suggestions.length ? moves : null));
     li.dataset.analysisId = e.analysis_id || "";
     li.dataset.seq = e.seq;
+    if (e.picture) li.dataset.picture = e.picture;
     $("recent").prepend(li);
-    while ($("recent").children.length > 30) $("recent").lastElementChild.remove();
+    while ($("recent").children.length > 30) {
+      const gone = $("recent").lastElementChild, path = gone.dataset.picture;
+      if (path && pictures.has(path)) { URL.revokeObjectURL(pictures.get(path)); pictures.delete(path); }
+      gone.remove();
+    }
   }
 
   // Server-sent events read through fetch, so the bearer header goes along (EventSource cannot).

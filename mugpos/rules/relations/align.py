@@ -5,6 +5,12 @@ Phrasings: "line up the mugs in a row", "align cups in a column within 1 cm", "k
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import Rule
+from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
 
 KINDS = ("align",)
@@ -34,3 +40,38 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"align": read}
+
+
+# --- on the table plane --------------------------------------------------------------------------
+
+
+def _line(rule: Rule, ctx: Ctx) -> float | None:
+    ids = ctx.members(rule.subject)
+    if not ids:
+        return None
+    k = (1, 3) if rule.axis == "row" else (0, 2)
+    return float(np.median([(ctx.rects[i][k[0]] + ctx.rects[i][k[1]]) / 2 for i in ids]))
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    line = _line(rule, ctx)
+    if line is None or not rule.subject.selects(ctx.labels[ctx.mug_id]):
+        return np.zeros(X.shape, bool)
+    c = Y + ctx.d / 2 if rule.axis == "row" else X + ctx.w / 2
+    return np.abs(c - line) > (rule.threshold_cm or 0.0) + 1e-9
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    line = _line(rule, ctx)
+    if line is None:
+        return [], []
+    return ([], [line - ctx.d / 2]) if rule.axis == "row" else ([line - ctx.w / 2], [])
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    line, R = _line(rule, ctx), ctx.region
+    if line is None:
+        return []
+    pts = [(R[0], line), (R[2], line)] if rule.axis == "row" else [(line, R[1]), (line, R[3])]
+    g = guide(ctx, "line", pts, "the row" if rule.axis == "row" else "the column", rule)
+    return [g] if g else []

@@ -6,6 +6,12 @@ desk", "fewer than 4 drinks on the table", "max 2 mugs", "one mug at a time".
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import Rule
+from mugpos.rules.placement import A, B, Ctx
 from mugpos.rules.relations.base import Fields, Parts, Unreadable, selector
 
 KINDS = ("count",)
@@ -43,3 +49,18 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"count": read}
+
+
+# --- moving a mug cannot change a count: the solver reports it as a conflict instead
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    return np.zeros(X.shape, bool)
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    return [], []
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    return []

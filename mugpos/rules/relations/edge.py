@@ -7,7 +7,12 @@ Phrasings: "at least 10 cm from the table edge", "4 inches from the front edge o
 
 from __future__ import annotations
 
-from mugpos.rules.model import EDGE_DEFAULT_CM, NEAR_DEFAULT_CM, TOUCH_CM
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import EDGE_DEFAULT_CM, NEAR_DEFAULT_CM, TOUCH_CM, Rule
+from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, flip, selector
 
 KINDS = ("edge_distance",)
@@ -66,3 +71,49 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"edge": read}
+
+
+# --- on the table plane --------------------------------------------------------------------------
+
+
+def _distances(ctx: Ctx, X: A, Y: A) -> dict[str, A]:
+    R = ctx.region
+    return {"left": X - R[0], "right": R[2] - (X + ctx.w), "front": Y - R[1], "back": R[3] - (Y + ctx.d)}
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    if ctx.surface.kind == "inferred" or not rule.subject.selects(ctx.labels[ctx.mug_id]):
+        return np.zeros(X.shape, bool)  # no edge to judge: nothing to move toward
+    d = _distances(ctx, X, Y)
+    thr = rule.threshold_cm or 0.0
+    if rule.bound == "min":  # a cut edge counts where the photo stops: a conservative lower bound
+        return np.min([d[e] for e in rule.edges], axis=0) < thr - 1e-9
+    seen = [e for e in rule.edges if ctx.surface.edges[e].seen]
+    if not seen:
+        return np.ones(X.shape, bool)
+    return np.min([d[e] for e in seen], axis=0) > thr + 1e-9
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    R, t = ctx.region, (rule.threshold_cm or 0.0)
+    return [R[0] + t + 1e-3, R[2] - t - ctx.w - 1e-3], [R[1] + t + 1e-3, R[3] - t - ctx.d - 1e-3]
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    if ctx.surface.kind == "inferred":
+        return []
+    R, t = ctx.region, (rule.threshold_cm or 0.0)
+    segs = {
+        "left": [(R[0] + t, R[1]), (R[0] + t, R[3])],
+        "right": [(R[2] - t, R[1]), (R[2] - t, R[3])],
+        "front": [(R[0], R[1] + t), (R[2], R[1] + t)],
+        "back": [(R[0], R[3] - t), (R[2], R[3] - t)],
+    }
+    out = []
+    for e in rule.edges:
+        if not ctx.surface.edges[e].seen:
+            continue
+        g = guide(ctx, "line", segs[e], f"{t:g} cm from the {e} edge", rule)
+        if g is not None:
+            out.append(g)
+    return out

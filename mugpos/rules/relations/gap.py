@@ -8,14 +8,20 @@ each other", "group the drinks together", "don't let mugs touch the laptop".
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from mugpos.rules.model import (
     AWAY_DEFAULT_CM,
     GROUP_DEFAULT_CM,
     NEAR_DEFAULT_CM,
     SPACING_DEFAULT_CM,
     TOUCH_CM,
+    Rule,
     Selector,
 )
+from mugpos.rules.placement import A, B, Ctx, corner_points, gaps, gaps2, guide, zone_lines, zone_polygon
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, flip, is_mugish, selector
 
 KINDS = ("min_gap", "max_gap")
@@ -45,7 +51,7 @@ spacing: neg? onesubj neg? dist? (AWAY | NEAR)? FROM? EACH
        | APART onesubj dist? APART?
        | AWAY onesubj dist? APART
        | neg? pairdist BETWEEN onesubj
-group: GROUP subj GROUP? (dist FROM EACH)? ZONE?
+group: GROUP subj GROUP? (dist (FROM EACH)?)? ZONE?
      | subj neg? GROUP+ (dist (FROM EACH)?)? ZONE?
      | GROUP subj dist FROM EACH ZONE?
 """
@@ -121,3 +127,63 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"gap": read, "pair": read, "spacing": read, "group": read}
+
+
+# --- on the table plane: the solver's test, its boundaries and what to draw ------------------------
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    ids = ctx.targets(rule)
+    me_subject = rule.subject.selects(ctx.labels[ctx.mug_id])
+    if not ids or (rule.relation == "max_gap" and not me_subject):
+        return np.zeros(X.shape, bool)
+    g2 = gaps2(X, Y, ctx.w, ctx.d, ctx.stack(ids))
+    thr = rule.threshold_cm or 0.0
+    if rule.relation == "min_gap":
+        return (g2 < max(thr - 1e-9, 0.0) ** 2).any(axis=1)
+    if rule.target is not None and rule.target.kind == "each_other":
+        return (g2 > (thr + 1e-9) ** 2).any(axis=1)
+    return g2.min(axis=1) > (thr + 1e-9) ** 2
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    ids = ctx.targets(rule)
+    return zone_lines(ctx.stack(ids), (rule.threshold_cm or 0.0) + 1e-3, ctx.w, ctx.d) if ids else ([], [])
+
+
+def points(rule: Rule, ctx: Ctx) -> list[tuple[float, float]]:
+    ids = ctx.targets(rule)
+    if not ids or rule.relation != "min_gap":
+        return []
+    return corner_points(ctx.stack(ids), rule.threshold_cm or 0.0, ctx.w, ctx.d, ctx.start)
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    ids = ctx.targets(rule)
+    thr = rule.threshold_cm or 0.0
+    if not ids:
+        return []
+    if rule.relation == "max_gap" and not (rule.target is not None and rule.target.kind == "each_other"):
+        sx, sy = ctx.start
+        start = np.array([sx]), np.array([sy])
+        g = gaps(*start, ctx.w, ctx.d, ctx.stack(ids))[0]
+        ids = [ids[int(np.argmin(g))]]
+    tx, ty = ctx.rects[ctx.mug_id][0], ctx.rects[ctx.mug_id][1]
+    near = gaps(np.array([tx]), np.array([ty]), ctx.w, ctx.d, ctx.stack(ids))[0]
+    ids = [i for _, i in sorted(zip(near, ids, strict=True)) if _ <= thr + 30][:3] or ids[:1]
+    out = []
+    for i in ids:
+        name = _noun(ctx.labels[i])
+        label = (
+            f"keep {thr:g} cm clear of the {name}"
+            if rule.relation == "min_gap"
+            else f"within {thr:g} cm of the {name}"
+        )
+        g = guide(ctx, "zone", zone_polygon(ctx.rects[i], thr), label, rule)
+        if g is not None:
+            out.append(g)
+    return out
+
+
+def _noun(label: str) -> str:
+    return {"cup": "mug", "cell phone": "phone", "tv": "screen"}.get(label, label)

@@ -5,6 +5,12 @@ Phrasings: "keep mugs on the table", "mugs must stay on the desk", "never off th
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import Rule
+from mugpos.rules.placement import A, B, Ctx
 from mugpos.rules.relations.base import MUG, Fields, Parts, selector
 
 KINDS = ("on_surface",)
@@ -26,3 +32,18 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"onsurf": read}
+
+
+# --- on the table plane: the solver keeps every target on the table, so this holds by construction
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    return np.full(X.shape, bool(rule.negated))
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    return [], []
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    return []

@@ -6,6 +6,12 @@ cups in front of the laptop", "the laptop should be left of the mug" (read from 
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import Rule
+from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, is_mugish, selector
 
 KINDS = ("relative",)
@@ -29,3 +35,56 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"rel": read}
+
+
+# --- on the table plane --------------------------------------------------------------------------
+
+
+def _holds(direction: str, t: A, cx: A, cy: A) -> B:
+    tw, td = t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
+    if direction == "left_of":
+        return cx[:, None] < (t[:, 0] + 0.25 * tw)[None, :]
+    if direction == "right_of":
+        return cx[:, None] > (t[:, 2] - 0.25 * tw)[None, :]
+    if direction == "in_front_of":
+        return cy[:, None] < (t[:, 1] + 0.25 * td)[None, :]
+    return cy[:, None] > (t[:, 3] - 0.25 * td)[None, :]
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    ids = ctx.members(rule.target)
+    if not ids or not rule.subject.selects(ctx.labels[ctx.mug_id]):
+        return np.zeros(X.shape, bool)
+    h = _holds(rule.direction or "", ctx.stack(ids), X + ctx.w / 2, Y + ctx.d / 2)
+    return h.any(axis=1) if rule.negated else (~h).any(axis=1)
+
+
+def _line(direction: str, r: A) -> float:
+    tw, td = r[2] - r[0], r[3] - r[1]
+    return {"left_of": r[0] + 0.25 * tw, "right_of": r[2] - 0.25 * tw, "in_front_of": r[1] + 0.25 * td}.get(
+        direction, r[3] - 0.25 * td
+    )
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in ctx.members(rule.target):
+        v = _line(rule.direction or "", ctx.rects[i])
+        if rule.direction in ("left_of", "right_of"):
+            xs += [v - ctx.w / 2 - 1e-3, v - ctx.w / 2 + 1e-3]
+        else:
+            ys += [v - ctx.d / 2 - 1e-3, v - ctx.d / 2 + 1e-3]
+    return xs, ys
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    R = ctx.region
+    out = []
+    for i in ctx.members(rule.target)[:3]:
+        v = _line(rule.direction or "", ctx.rects[i])
+        pts = [(v, R[1]), (v, R[3])] if rule.direction in ("left_of", "right_of") else [(R[0], v), (R[2], v)]
+        d = (rule.direction or "").replace("_", " ")
+        g = guide(ctx, "line", pts, f"{'not ' if rule.negated else ''}{d} the {ctx.labels[i]}", rule)
+        out += [g] if g else []
+    return out

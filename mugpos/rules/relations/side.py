@@ -7,6 +7,12 @@ corner", "in the centre of the desk", "on the left half of the image", "never on
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from mugpos.rules.model import Rule
+from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
 
 KINDS = ("side",)
@@ -54,3 +60,87 @@ def read(p: Parts) -> Fields:
 
 
 READERS = {"side": read}
+
+
+# --- on the table plane --------------------------------------------------------------------------
+
+
+def _inside(region: str, R: tuple[float, float, float, float], X: A, Y: A, w: float, d: float) -> B:
+    mx, my = (R[0] + R[2]) / 2, (R[1] + R[3]) / 2
+    W, D = R[2] - R[0], R[3] - R[1]
+    ok = np.ones(X.shape, bool)
+    if region == "center":
+        return (
+            (R[0] + W / 3 <= X)
+            & (X + w <= R[0] + 2 * W / 3)
+            & (R[1] + D / 3 <= Y)
+            & (Y + d <= R[1] + 2 * D / 3)
+        )
+    for part in region.split("-"):
+        ok &= {"left": X + w <= mx, "right": mx <= X, "front": Y + d <= my, "back": my <= Y}[part]
+    return ok
+
+
+def _image_inside(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    u, v, ok = ctx.desk.to_pixels(X + ctx.w / 2, Y + ctx.d / 2)
+    W, H = ctx.desk.scene.image.width, ctx.desk.scene.image.height
+    region = rule.region or "center"
+    if region == "center":
+        return ok & (u > W / 3) & (u < 2 * W / 3) & (v > H / 3) & (v < 2 * H / 3)
+    for part in region.split("-"):
+        ok = ok & {"left": u < W / 2, "right": u > W / 2, "front": v > H / 2, "back": v < H / 2}[part]
+    return ok
+
+
+def violated(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
+    if not rule.subject.selects(ctx.labels[ctx.mug_id]):
+        return np.zeros(X.shape, bool)
+    if rule.frame == "image":
+        inside = _image_inside(rule, ctx, X, Y)
+    else:
+        inside = _inside(rule.region or "center", ctx.region, X, Y, ctx.w, ctx.d)
+    return inside if rule.negated else ~inside
+
+
+def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
+    R, e = ctx.region, 1e-3
+    xs = [R[0] + (R[2] - R[0]) * k for k in (1 / 3, 1 / 2, 2 / 3)]
+    ys = [R[1] + (R[3] - R[1]) * k for k in (1 / 3, 1 / 2, 2 / 3)]
+    return [v + s for x in xs for v, s in ((x, e), (x - ctx.w, -e))], [
+        v + s for y in ys for v, s in ((y, e), (y - ctx.d, -e))
+    ]
+
+
+def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
+    if rule.frame == "image":
+        W, H = ctx.desk.scene.image.width, ctx.desk.scene.image.height
+        mid = (
+            [[W / 2, 0.0], [W / 2, float(H)]]
+            if (rule.region or "") in ("left", "right")
+            else [[0.0, H / 2], [float(W), H / 2]]
+        )
+        return [
+            {
+                "kind": "line",
+                "points_px": mid,
+                "label": "middle of the image",
+                "rule": rule.text or rule.interpretation,
+            }
+        ]
+    R = ctx.region
+    mx, my = (R[0] + R[2]) / 2, (R[1] + R[3]) / 2
+    region = rule.region or "center"
+    if region == "center":
+        W, D = R[2] - R[0], R[3] - R[1]
+        x1, x2, y1, y2 = R[0] + W / 3, R[0] + 2 * W / 3, R[1] + D / 3, R[1] + 2 * D / 3
+        g = guide(ctx, "zone", [(x1, y1), (x2, y1), (x2, y2), (x1, y2)], "centre of the table", rule)
+        return [g] if g else []
+    out = []
+    parts = region.split("-")
+    if "left" in parts or "right" in parts:
+        g = guide(ctx, "line", [(mx, R[1]), (mx, R[3])], "half line", rule)
+        out += [g] if g else []
+    if "front" in parts or "back" in parts:
+        g = guide(ctx, "line", [(R[0], my), (R[2], my)], "half line", rule)
+        out += [g] if g else []
+    return out

@@ -27,6 +27,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from mugpos.bench.config import free_port
+
 CONCURRENT = 16
 SERVER_STAGES = ("load_ms", "decode_ms", "detect_ms", "geometry_ms", "rules_ms", "annotate_ms", "store_ms")
 
@@ -64,39 +66,32 @@ def _median(xs: list[float]) -> float | None:
 
 
 # --- the engine alone ---------------------------------------------------------------------------
-async def engine_side(settings: Any, photos: list[Path]) -> dict[str, Any]:
-    """`Engine.analyze` on loaded photos and the whole `Mugpos.analyze` (base64 in, stored), per photo."""
-    from mugpos.engine.images import load_image
+@asynccontextmanager
+async def engine_app(settings: Any) -> AsyncIterator[Any]:
+    """The engine in this process, warm, with no cache tier (every photo is new anyway)."""
     from mugpos.operations import Mugpos
 
-    app = Mugpos(settings)
+    app = Mugpos(settings.model_copy(update={"cache_l2_bytes": 0, "redis_url": None}))
     try:
         app.start()
         await app.engine.wait_ready()
-        warm = await load_image(_b64(photos[-1]), settings)
-        await app.engine.analyze(warm)
-        engine_ms, op_ms = [], []
-        for p in photos:
-            img = await load_image(_b64(p), settings)
-            t0 = time.perf_counter()
-            await app.engine.analyze(img, px_per_cm=1.0)  # px_per_cm: a key no other run used
-            engine_ms.append((time.perf_counter() - t0) * 1000)
-        for p in photos:
-            t0 = time.perf_counter()
-            await app.analyze(_b64(p), use_saved_rules=False)
-            op_ms.append((time.perf_counter() - t0) * 1000)
-        return {"engine_analyze_ms": engine_ms, "operation_ms": op_ms}
+        yield app
     finally:
         await app.aclose()
 
 
+async def _engine_once(app: Any, photo: Path) -> float:
+    """`Engine.analyze` on a loaded photo (decoding not timed): the same work as a call's model and
+    measure stages, scale estimated and plane fitted."""
+    from mugpos.engine.images import load_image
+
+    img = await load_image(_b64(photo), app.settings)
+    t0 = time.perf_counter()
+    await app.engine.analyze(img)
+    return (time.perf_counter() - t0) * 1000
+
+
 # --- servers --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIterator[Any]:
     """An SDK client connected to a fresh `python -m mugpos serve` over `transport`."""
@@ -114,7 +109,7 @@ async def mcp_client(transport: str, env: dict[str, str], cwd: Path) -> AsyncIte
         return
     from mcp.client.streamable_http import streamable_http_client
 
-    port = _free_port()
+    port = free_port()
     args = ["-m", "mugpos", "serve", "--transport", "streamable-http", "--port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -158,23 +153,52 @@ async def _call(client: Any, photo: Path) -> dict[str, Any]:
     return row
 
 
-async def door_side(transport: str, env: dict[str, str], cwd: Path, photos: list[Path]) -> dict[str, Any]:
-    """A warm server: sequential calls over `photos[:-16]`, then the last 16 at once."""
-    seq, burst = photos[:-CONCURRENT], photos[-CONCURRENT:]
+async def door_side(
+    transport: str, env: dict[str, str], cwd: Path, app: Any, blocks: list[list[Path]], warm: Path
+) -> dict[str, Any]:
+    """A warm server beside the warm in-process engine, measured interleaved so that the load of a
+    shared machine, which drifts by the minute, weighs on both sides alike:
+
+    - per call: `Engine.analyze` on one twin and `analyze_image` on the other, alternating which
+      goes first (blocks 0 and 1);
+    - throughput: pairs of blocks, one after another then all at once, alternating which comes
+      first; the ratio is the median over the pairs."""
     async with mcp_client(transport, env, cwd) as client:
-        await client.call_tool("analyze_image", {"image": _b64(photos[0]), "use_saved_rules": False})
-        rows = [await _call(client, p) for p in seq[1:]]
-        t0 = time.perf_counter()
-        await asyncio.gather(*(_call(client, p) for p in burst))
-        burst_s = time.perf_counter() - t0
-    seq_s = sum(r["round_trip_ms"] for r in rows) / 1000
+        await client.call_tool("analyze_image", {"image": _b64(warm), "use_saved_rules": False})
+        rows, engine_ms = [], []
+        for i, (pe, pm) in enumerate(zip(blocks[0], blocks[1], strict=True)):
+            if i % 2:
+                engine_ms.append(await _engine_once(app, pe))
+                rows.append(await _call(client, pm))
+            else:
+                rows.append(await _call(client, pm))
+                engine_ms.append(await _engine_once(app, pe))
+        pairs = []
+        for k in range(2, len(blocks) - 1, 2):
+            first_seq = k % 4 == 2
+            rates = {}
+            for mode in ("seq", "burst") if first_seq else ("burst", "seq"):
+                photos = blocks[k] if mode == "seq" else blocks[k + 1]
+                t0 = time.perf_counter()
+                if mode == "seq":
+                    for p in photos:
+                        await _call(client, p)
+                else:
+                    await asyncio.gather(*(_call(client, p) for p in photos))
+                rates[mode] = len(photos) / (time.perf_counter() - t0)
+            pairs.append(rates)
     stages = {k: _median([r[k] for r in rows if k in r]) for k in rows[0]} if rows else {}
+    call, eng = stages.get("round_trip_ms"), _median(engine_ms)
+    ratios = [p["burst"] / p["seq"] for p in pairs]
     return {
         "calls": len(rows),
         "median": stages,
-        "sequential_per_s": round(len(rows) / seq_s, 2) if seq_s else None,
-        "concurrent_per_s": round(len(burst) / burst_s, 2),
-        "concurrent_vs_sequential": round(len(burst) / burst_s / (len(rows) / seq_s), 2) if seq_s else None,
+        "engine_analyze_ms": eng,
+        "call_vs_engine_analyze": round(call / eng, 2) if call and eng else None,
+        "sequential_per_s": _median([p["seq"] for p in pairs]),
+        "concurrent_per_s": _median([p["burst"] for p in pairs]),
+        "concurrent_vs_sequential": _median(ratios),
+        "concurrent_vs_sequential_runs": [round(r, 2) for r in ratios],
     }
 
 
@@ -189,7 +213,13 @@ async def serve_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dic
     if res.is_error:
         return {"error": res.content[0].text[:300]}
     objects = len(((res.structured_content or {}).get("scene") or {}).get("objects") or [])
-    return {"initialize_s": round(initialized, 3), "first_answer_s": round(answered, 3), "objects": objects}
+    cpu = ((res.meta or {}).get("mugpos/timing") or {}).get("process_cpu_s")
+    return {
+        "initialize_s": round(initialized, 3),
+        "first_answer_s": round(answered, 3),
+        "cpu_s": cpu,  # the server's CPU seconds by then: what a machine to itself would take
+        "objects": objects,
+    }
 
 
 def worker_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dict[str, Any]:
@@ -208,45 +238,45 @@ def worker_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dict[str
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(prefix)]
     if proc.returncode != 0 or not lines:
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"}
-    stages = json.loads(lines[-1].removeprefix(prefix))["stages_s"]
-    return {"first_answer_s": stages.get("first answer"), "stages_s": stages}
+    summary = json.loads(lines[-1].removeprefix(prefix))
+    stages = summary["stages_s"]
+    return {"first_answer_s": stages.get("first answer"), "cpu_s": summary.get("cpu_s"), "stages_s": stages}
 
 
 # --- the section ----------------------------------------------------------------------------------
 async def door_section(
     settings: Any, env: dict[str, str], images: list[Path], workdir: Path, *, quick: bool
 ) -> dict[str, Any]:
-    """Everything above, in one run; ratios computed from medians measured in this run."""
-    n_seq = 8 if quick else 24
+    """Everything above, in one run; ratios from medians measured side by side in this run.
+
+    Photo sets of the same make-up: block k holds twins (mirrored or cropped) of the same photos in
+    the same order, so every side does the same work (a busy 40-object table costs several times a
+    lone coffee cup in the measure stage), and every photo is new to every cache."""
+    per = -(-CONCURRENT // len(images)) * len(images)
+    n_blocks = 2 + 2 * (2 if quick else 3)  # compare + (sequential, concurrent) pairs
     folder = workdir / "door-photos"
-    photos = distinct_photos(images, 3 * (n_seq + CONCURRENT + 1) + 2, folder)
+    photos = distinct_photos(images, 2 * n_blocks * per + 3, folder)
+    blocks = [photos[k * per : k * per + CONCURRENT] for k in range(2 * n_blocks)]
     allowed = [d for d in env.get("MUGPOS_ALLOWED_DIRS", "").split(os.pathsep) if d] + [str(folder)]
     env = {**env, "MUGPOS_ALLOWED_DIRS": os.pathsep.join(allowed)}
 
     def child(name: str) -> dict[str, str]:  # each server its own store: no replay of another's work
         return {**env, "MUGPOS_DATA_DIR": str(workdir / f"door-{name}-data")}
 
-    per = n_seq + CONCURRENT + 1
-    engine_photos, stdio_photos, http_photos = photos[:per], photos[per : 2 * per], photos[2 * per : 3 * per]
     out: dict[str, Any] = {
-        "photos": f"{len(photos)} distinct JPEGs (variants of {len(images)} photos), base64"
+        "photos": f"twins of {len(images)} photos as base64 JPEGs, every one distinct, {CONCURRENT} a block; "
+        "engine and calls interleaved, sequential and concurrent blocks alternating"
     }
-    eng = await engine_side(settings, engine_photos[1 : n_seq + 1])
-    out["engine"] = {k: _median(v) for k, v in eng.items()}
-    for name, chunk in (("stdio", stdio_photos), ("streamable_http", http_photos)):
-        transport = "stdio" if name == "stdio" else "streamable-http"
-        try:
-            out[name] = await door_side(transport, child(name), workdir, chunk)
-        except Exception as exc:  # one transport failing must not hide the other's figures
-            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-    base = out["engine"].get("engine_analyze_ms")
-    for name in ("stdio", "streamable_http"):
-        rt = (out[name].get("median") or {}).get("round_trip_ms")
-        if rt and base:
-            out[name]["call_vs_engine_analyze"] = round(rt / base, 2)
-    cold_photo = photos[-1]
+    async with engine_app(settings) as app:
+        for i, name in enumerate(("stdio", "streamable_http")):
+            transport = "stdio" if name == "stdio" else "streamable-http"
+            mine = blocks[i * n_blocks : (i + 1) * n_blocks]
+            try:
+                out[name] = await door_side(transport, child(name), workdir, app, mine, photos[-3])
+            except Exception as exc:  # one transport failing must not hide the other's figures
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     out["cold_start"] = {
-        "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, cold_photo),
+        "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, photos[-1]),
         "runpod_worker": await asyncio.to_thread(
             worker_first_answer, child("cold-worker"), workdir, photos[-2]
         ),
@@ -256,12 +286,10 @@ async def door_section(
 
 def door_table(door: dict[str, Any], w: Any) -> None:
     """The door section of `mugpos bench`'s table."""
-    w("MCP door (analyze_image, distinct photos as base64), median ms")
-    if not door or "engine" not in door:
+    w("MCP door (analyze_image, distinct photos as base64, beside engine.analyze), median ms")
+    if not door or ("stdio" not in door and "streamable_http" not in door):
         w(f"  {door.get('skipped') or door.get('error') or 'not run'}")
         return
-    eng = door["engine"]
-    w(f"  engine.analyze={eng.get('engine_analyze_ms')}  Mugpos.analyze (stored)={eng.get('operation_ms')}")
     for name in ("stdio", "streamable_http"):
         d = door.get(name) or {}
         if "median" not in d:
@@ -273,16 +301,20 @@ def door_table(door: dict[str, Any], w: Any) -> None:
             for k in ("door_in_ms", *SERVER_STAGES, "result_ms", "door_out_ms")
             if m.get(k) is not None
         )
-        w(f"  {name}: call={m.get('round_trip_ms')} ({d.get('call_vs_engine_analyze')}x engine.analyze)")
+        w(
+            f"  {name}: call={m.get('round_trip_ms')}  engine.analyze={d.get('engine_analyze_ms')}"
+            f"  ({d.get('call_vs_engine_analyze')}x)"
+        )
         w(f"    {stages}  result={m.get('result_chars')} chars")
         w(
             f"    sequential {d.get('sequential_per_s')}/s, {CONCURRENT} at once {d.get('concurrent_per_s')}/s"
-            f" ({d.get('concurrent_vs_sequential')}x)"
+            f" ({d.get('concurrent_vs_sequential')}x; runs {d.get('concurrent_vs_sequential_runs')})"
         )
     cold = door.get("cold_start") or {}
     s, r = cold.get("serve_stdio") or {}, cold.get("runpod_worker") or {}
     w(
         f"  start -> first answer: serve stdio {s.get('first_answer_s', s.get('error'))} s"
-        f" (initialize {s.get('initialize_s')} s), RunPod worker {r.get('first_answer_s', r.get('error'))} s"
+        f" (initialize {s.get('initialize_s')} s; {s.get('cpu_s')} CPU s),"
+        f" RunPod worker {r.get('first_answer_s', r.get('error'))} s ({r.get('cpu_s')} CPU s)"
     )
     w()

@@ -4,7 +4,7 @@ A warm `mugpos serve --transport streamable-http` on loopback answers `analyze_i
 alternating blocks: no dashboard open, then one `/dashboard/events` stream open (read as a browser
 would, every event parsed), and so on, so drift on a shared machine falls on both sides alike. Each
 call uses a fresh `px_per_cm` so no cache tier can answer it. Beside it, in this process: what the
-recording itself costs per tool call (`telemetry.record_call` + `record_outcome` with no watcher),
+recording itself costs per tool call (`telemetry.record_call` + `record_analysis` with no watcher),
 in microseconds.
 """
 
@@ -22,16 +22,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from mugpos.bench.config import free_port
 
 
 @contextlib.asynccontextmanager
 async def _server(env: dict[str, str], cwd: Path) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     args = [sys.executable, "-m", "mugpos", "serve", "--transport", "streamable-http", "--port", str(port)]
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -136,24 +132,20 @@ async def dashboard_section(
 
 
 def recording_cost_us(n: int = 20_000) -> float:
-    """Microseconds `record_call` + `record_outcome` add to one analyze_image call, nobody watching."""
+    """Microseconds `record_call` + `record_analysis` add to one analyze_image call, nobody watching."""
     from mugpos import telemetry
     from mugpos.engine.timings import Timings
 
     class _Result:
         timings = Timings(decode_ms=3, detect_ms=40, geometry_ms=1, rules_ms=2, annotate_ms=9, total_ms=60)
 
-    class _Outcome:
-        result = _Result()
-        picture = None
-
-    outcome, args = _Outcome(), {"image": "x", "rules": None}
+    result = _Result()
     saved, telemetry.FEED = telemetry.FEED, telemetry.EventFeed()  # the probe's events are not analyses
     try:
         t0 = time.perf_counter()
         for _ in range(n):
             telemetry.record_call("bench_probe", "ok", 0.06)
-            telemetry.record_outcome("analyze_image", args, outcome)
+            telemetry.record_analysis(result, None)
         cost = (time.perf_counter() - t0) / n * 1e6
     finally:
         telemetry.FEED = saved
