@@ -69,7 +69,7 @@ def _rot(xy: np.ndarray, yaw: float) -> np.ndarray:
 
 def _box_obj(label: str, w: float, d: float, h: float, x: float, y: float, yaw: float) -> Obj:
     corners = np.array([[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2], [-w / 2, d / 2]])
-    foot = [*_rot(corners, yaw), x, y]
+    foot = _rot(corners, yaw) + np.array([x, y])
     pts = np.vstack([np.column_stack([foot, np.zeros(4)]), np.column_stack([foot, np.full(4, h)])])
     return Obj(label, pts, foot)
 
@@ -81,7 +81,7 @@ def _laptop(rng: random.Random, x: float, y: float, yaw: float) -> Obj:
     top = _rot(
         np.array([[-w / 2, d / 2 + screen * math.sin(tilt)], [w / 2, d / 2 + screen * math.sin(tilt)]]), yaw
     )
-    top_pts = np.column_stack([[*top, x, y], np.full(2, screen * math.cos(tilt))])
+    top_pts = np.column_stack([top + np.array([x, y]), np.full(2, screen * math.cos(tilt))])
     return Obj("laptop", np.vstack([base.pts, top_pts]), base.foot)
 
 
@@ -233,11 +233,9 @@ def photograph(
     f = focal_from_35mm(f35, W, H)
     th = math.radians(elevation)
     cups = [o for o in desk.objects if o.label == "cup"]
-    look = [
-        *np.mean([o.foot.mean(0) for o in desk.objects], axis=0),
-        rng.uniform(-10, 10),
-        rng.uniform(-8, 8),
-    ]
+    look = np.mean([o.foot.mean(0) for o in desk.objects], axis=0) + np.array(
+        [rng.uniform(-10, 10), rng.uniform(-8, 8)]
+    )
     dist = rng.uniform(55, 140)
     yaw = math.radians(rng.uniform(-10, 10))
     side = rng.uniform(-30, 30)
