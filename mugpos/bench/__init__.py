@@ -6,7 +6,7 @@ module each: per-stage latency of one analysis (`stages`), detector throughput t
 MicroBatcher (on and off) against plain Ultralytics `predict` one by one on the same model and photos
 (`throughput`), cache hit latency per tier (`cache`), cold start (process start to MCP `initialize`,
 and to the first finished analysis) and peak memory (`cold`), an analysis through the MCP door beside
-`engine.analyze` (`door`), and whether an open dashboard costs a served analysis anything
+`engine.analyze` (`door`), how well rules are read and how fast mugs are placed (`rules`), and whether an open dashboard costs a served analysis anything
 (`dashboard`); `report` holds the bars and the table.
 Each section that cannot run (no redis-server, say) says why instead of failing the run. Importing
 this package is light (no torch): the CLI builds its `bench` arguments from it.
@@ -104,6 +104,11 @@ async def _run(cfg: BenchConfig, result: dict[str, Any]) -> None:
         with section(result, "door") as out:
             settings = settings_for(cfg, data_dir=cfg.workdir / "door-engine-data")
             out.update(await door_section(settings, child_env(cfg), cfg.images, cfg.workdir, quick=cfg.quick))
+    if "rules" in cfg.sections:  # no models: the grammar's corpus and the placement solver
+        from mugpos.bench.rules import rules_section
+
+        with section(result, "rules") as out:
+            rules_section(out, quick=cfg.quick)
     if "dashboard" in cfg.sections:  # a served analysis with and without an open dashboard
         with section(result, "dashboard") as out:
             out.update(await dashboard_section(child_env(cfg), cfg.images, Path.cwd(), quick=cfg.quick))

@@ -54,8 +54,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     parser.add_argument(
         "--sections",
-        default="throughput,stages,cache,cold,door,dashboard",
-        help="which sections to run (default: all of throughput,stages,cache,cold,door,dashboard)",
+        default="throughput,stages,cache,cold,door,dashboard,rules",
+        help="which sections to run (default: all of throughput,stages,cache,cold,door,dashboard,rules)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 

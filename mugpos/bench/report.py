@@ -16,6 +16,9 @@ BARS = {
     "mcp_stdio_concurrent_vs_sequential": (">=", 1.5),
     "serve_first_answer_s": ("<=", 2.0),
     "worker_first_answer_s": ("<=", 2.0),
+    "rules_heldout_exact_pct": (">=", 97.0),
+    "rules_silent_misreads": ("<=", 0),
+    "solver_cpu_median_ms": ("<=", 50.0),
 }
 
 
@@ -26,6 +29,7 @@ def bars(result: dict[str, Any]) -> dict[str, Any]:
         "l2_hit_speedup": ((result.get("cache") or {}).get("l2") or {}).get("speedup"),
         "initialize_s": ((result.get("cold_start") or {}).get("initialize") or {}).get("median_s"),
         **_door_bars(result.get("door") or {}),
+        **_rules_bars(result.get("rules") or {}),
     }
     bars = {}
     for name, (op, bar) in BARS.items():
@@ -33,6 +37,15 @@ def bars(result: dict[str, Any]) -> dict[str, Any]:
         ok = None if v is None else {">=": v >= bar, "<=": v <= bar, "<": v < bar}[op]
         bars[name] = {"value": v, "bar": f"{op} {bar}", "pass": ok}
     return bars
+
+
+def _rules_bars(r: dict[str, Any]) -> dict[str, Any]:
+    c, s = r.get("corpus") or {}, r.get("solver") or {}
+    return {
+        "rules_heldout_exact_pct": (c.get("heldout") or {}).get("exact_pct"),
+        "rules_silent_misreads": c.get("silent_misreads"),
+        "solver_cpu_median_ms": s.get("cpu_median_ms"),
+    }
 
 
 def _door_bars(door: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +88,9 @@ def print_table(result: dict[str, Any], file: Any = None) -> None:
     from mugpos.bench.door import door_table
 
     door_table(result.get("door") or {}, w)
+    from mugpos.bench.rules import rules_table
+
+    rules_table(result.get("rules") or {}, w)
     dashboard_table(result.get("dashboard") or {}, w)
     w(f"peak RSS of this bench process: {result.get('memory', {}).get('peak_rss_mb')} MB")
     w()

@@ -10,19 +10,27 @@ Each relation module supplies `violated(rule, ctx, X, Y)` (bool per candidate), 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mugpos.rules.model import Rule, Selector
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.measure import Desk
 from mugpos.scene.model import TableSurface
+
+if TYPE_CHECKING:
+    from mugpos.scene.measure import Desk
 
 A = NDArray[np.float64]
 B = NDArray[np.bool_]
 EDGE_MARGIN_CM = 1.0  # a target keeps this far inside an edge the photo shows
+NOT_ON_A_DESK = frozenset(
+    {"person", "chair", "couch", "bed", "dining table", "toilet", "bench", "bicycle", "car", "motorcycle",
+     "bus", "train", "truck", "boat", "refrigerator", "cat", "dog", "horse", "sheep", "cow", "bird",
+     "elephant", "bear", "zebra", "giraffe", "potted plant", "suitcase"}
+)  # fmt: skip
+CLUSTER_CM = 30.0  # with no table: desk objects this close to the mug's region count as the desk
 CLEAR_CM = 0.5  # and this far from every other footprint (boxes are not exact to the pixel)
 
 
@@ -42,8 +50,32 @@ class Ctx:
 
     @property
     def region(self) -> tuple[float, float, float, float]:
-        """The table's visible footprint (cm)."""
-        return self.surface.footprint_cm
+        """The table's visible footprint (cm); with no table, the region the desk's own objects
+        cover (people, furniture and animals stand around a desk, not on it)."""
+        if self.surface.kind != "inferred":
+            return self.surface.footprint_cm
+        got = self.extra.get("region")
+        if got is None:
+            got = self.extra["region"] = self._desk_cluster()
+        return got
+
+    def _desk_cluster(self) -> tuple[float, float, float, float]:
+        """The mug and the desk objects within CLUSTER_CM of it, grown until nothing joins: a remote
+        in someone's hand or a bag on the sofa across the room is not part of the desk."""
+        desk = {i for i, lab in self.labels.items() if i in self.rects and lab not in NOT_ON_A_DESK}
+        r = np.array(self.rects[self.mug_id], dtype=float)
+        inside = {self.mug_id}
+        grew = True
+        while grew:
+            grew = False
+            for i in sorted(desk - inside):
+                t = self.rects[i]
+                dx, dy = max(t[0] - r[2], r[0] - t[2], 0.0), max(t[1] - r[3], r[1] - t[3], 0.0)
+                if dx <= CLUSTER_CM and dy <= CLUSTER_CM:
+                    r = np.array([min(r[0], t[0]), min(r[1], t[1]), max(r[2], t[2]), max(r[3], t[3])])
+                    inside.add(i)
+                    grew = True
+        return (float(r[0]), float(r[1]), float(r[2]), float(r[3]))
 
     def members(self, sel: Selector | None, *, but_me: bool = True) -> list[str]:
         if sel is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,8 +35,10 @@ from mugpos.rules.placement import (
 )
 from mugpos.rules.verdicts import Conflict, Guide, Move, Suggestion, Suggestions
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.measure import Desk, measure_desk
 from mugpos.scene.model import Scale, Scene
+
+if TYPE_CHECKING:
+    from mugpos.scene.measure import Desk
 
 GRID = 30  # grid steps across the table, each way
 NEAREST = 1500  # boundary-crossing candidates judged per mug, nearest to the start first
@@ -188,7 +191,10 @@ def _count_conflicts(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk) 
 
 def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = None) -> Suggestions:
     """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together."""
-    desk = desk if desk is not None else measure_desk(scene)
+    if desk is None:
+        from mugpos.scene.measure import measure_desk
+
+        desk = measure_desk(scene)
     movable = _movable(rules)
     out = Suggestions(conflicts=_count_conflicts(rules, scene, scale, desk))
     rects = {i: np.array(f[0], dtype=float) for i, f in desk.feet.items() if np.all(np.isfinite(f[0]))}

@@ -39,7 +39,7 @@ from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
-from mugpos.scene.plane import PlaneFit, border_px, cut_sides, fit_plane, predicted_boxes
+from mugpos.scene.plane import TABLE_BORDER_FRAC, PlaneFit, cut_sides, fit_plane, predicted_boxes
 from mugpos.scene.priors import template
 
 RANGE_PCT = 95.0  # the central share of samples a range covers
@@ -421,11 +421,13 @@ def _contact_footprint(fit: PlaneFit, o: Detection) -> F | None:
 def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     """A detected table's footprint: its box's corners on the plane, each side seen or cut."""
     W, H = float(scene.image.width), float(scene.image.height)
-    cut = cut_sides(t.box, W, H, border_px(scene))
+    cut = cut_sides(t.box, W, H, TABLE_BORDER_FRAC)
     x1, y1, x2, y2 = t.box
-    v_row = min(y2, H - 1.0)  # the nearest visible row: where a table seen in perspective is widest
-    xl, yf = fit.ground(x1, v_row)
-    xr, _ = fit.ground(x2, v_row)
+    v_row = min(y2, H - 1.0)  # the nearest visible row
+    # A rectangle seen in perspective is a trapezoid: its side meets the box at the near corner
+    # when that side lies left (right) of the picture's centre, else at the far corner.
+    xl, xr = _side(fit, x1, v_row, y1, x1 <= fit.cx), _side(fit, x2, v_row, y1, x2 >= fit.cx)
+    _, yf = fit.ground((x1 + x2) / 2, v_row)
     _, yb = fit.ground((x1 + x2) / 2, y1)
     beyond = not np.isfinite(yb[0])
     if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
@@ -461,6 +463,13 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
         note=note,
     )  # type: ignore[arg-type]
     return _Surf(info, rect, visible)
+
+
+def _side(fit: PlaneFit, u: float, near_row: float, far_row: float, near: bool) -> F:
+    x, _ = fit.ground(u, near_row if near else far_row)
+    if not near and not np.isfinite(x[0]):  # the far row is above the horizon: use the near one
+        x, _ = fit.ground(u, near_row)
+    return x
 
 
 def _horizon_safe(fit: PlaneFit, H: float) -> float:

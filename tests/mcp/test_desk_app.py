@@ -140,15 +140,15 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 await page.route("http://host.test/**", serve)
                 await page.goto("http://host.test/host.html")
                 await page.wait_for_function(
-                    "document.getElementById('status').textContent.includes('mugpos-desk')", timeout=15_000
+                    "document.getElementById('status').textContent.includes('mugpos-desk')", timeout=60_000
                 )
                 view = page.frame_locator("iframe")
-                await view.locator("#photo").wait_for(timeout=10_000)
+                await view.locator("#photo").wait_for(timeout=60_000)
                 assert "violated" in await view.locator("#verdicts").inner_text()
                 assert RULE in await view.locator("#verdicts").inner_text()
                 # The view asked the host for the suggested target through suggest_position.
                 target = view.locator('rect.target[data-suggested="yes"]')
-                await target.wait_for(timeout=15_000)
+                await target.wait_for(timeout=60_000)
                 assert calls and calls[0]["name"] == "suggest_position"
                 assert calls[0]["arguments"]["analysis_id"] == done.structured_content["analysis_id"]
                 assert "left" in await view.locator("#moves").inner_text()
@@ -165,7 +165,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 await page.mouse.up()
                 frame = page.frames[1]
                 try:
-                    await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=30_000)
+                    await frame.wait_for_function("document.body.dataset.rechecked === '1'", timeout=60_000)
                 except Exception:
                     where = await view.locator("#recheck-where").text_content()
                     raise AssertionError(
@@ -187,7 +187,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 at_new_place = await view.locator("#recheck").inner_text()
                 assert verdict["status"].replace("_", " ") in at_new_place and RULE in at_new_place
                 await view.locator("#tell").click()
-                await page.wait_for_function("window.__messages.length === 1", timeout=5_000)
+                await page.wait_for_function("window.__messages.length === 1", timeout=20_000)
                 message = await page.evaluate("window.__messages[0]")
                 assert message["role"] == "user" and "cup-1" in message["content"][0]["text"]
 

@@ -9,6 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    Found,
+    Item,
+    Layout,
+    fmt,
+    from_measured,
+)
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
@@ -46,8 +53,8 @@ READERS = {"align": read}
 
 
 def _line(rule: Rule, ctx: Ctx) -> float | None:
-    ids = ctx.members(rule.subject)
-    if not ids:
+    ids = ctx.members(rule.subject, but_me=False)  # the median mug stays; the others come to it
+    if len(ids) < 2:
         return None
     k = (1, 3) if rule.axis == "row" else (0, 2)
     return float(np.median([(ctx.rects[i][k[0]] + ctx.rects[i][k[1]]) / 2 for i in ids]))
@@ -75,3 +82,26 @@ def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
     pts = [(R[0], line), (R[2], line)] if rule.axis == "row" else [(line, R[1]), (line, R[3])]
     g = guide(ctx, "line", pts, "the row" if rule.axis == "row" else "the column", rule)
     return [g] if g else []
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    desk = lay.desk
+    on = [s for s in subj if desk.has_footprint(s.id)]
+    if len(on) < 2:
+        return [], f"fewer than two {rule.subject.describe(plural=True)} in the scene"
+    devs = desk.deviation([s.id for s in on], "row" if rule.axis == "row" else "column")
+    return [
+        from_measured(devs[s.id], rule.threshold_cm or 0.0, "max", s.id) for s in on if only in (None, s.id)
+    ], None
+
+
+def message(rule: Rule, m: Any) -> str:
+    return f"{m.object_id} is {fmt(m)} off the line; tolerance {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    axis = "row (centres level)" if rule.axis == "row" else "column (centres in line)"
+    return f"all {sp} in one {axis}, within {thr} cm of the median line"

@@ -10,6 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    Found,
+    Item,
+    Layout,
+    Meas,
+)
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx
 from mugpos.rules.relations.base import Fields, Parts, Unreadable, selector
@@ -64,3 +70,26 @@ def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
 
 def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
     return []
+
+
+# --- measured (the evaluator) ----------------------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    n, limit = len(subj), rule.count or 0
+    ok = n <= limit if rule.bound == "max" else n >= limit
+    out = []
+    for i, s in enumerate(subj):
+        extra = rule.bound == "max" and i >= limit
+        good = ok or not extra if rule.bound == "max" else ok
+        out.append(Meas(s.id, ok=good, status="satisfied" if good else "violated"))
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    return f"{m.object_id} is beyond the limit: {rule.interpretation}"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    op = "at most" if rule.bound == "max" else "at least"
+    return f"{op} {rule.count} {s if rule.count == 1 else sp} in the scene"

@@ -11,6 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    OFF_PLANE,
+    Found,
+    Item,
+    Layout,
+    Meas,
+    fmt,
+    from_measured,
+)
 from mugpos.rules.model import EDGE_DEFAULT_CM, NEAR_DEFAULT_CM, TOUCH_CM, Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, flip, selector
@@ -117,3 +126,31 @@ def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
         if g is not None:
             out.append(g)
     return out
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    thr, desk = rule.threshold_cm or 0.0, lay.desk
+    out = []
+    for s in [s for s in subj if only is None or only == s.id]:
+        if not desk.has_footprint(s.id):
+            out.append(Meas(s.id, required_cm=thr, status="uncertain", note=OFF_PLANE))
+            continue
+        e = desk.nearest_edge(s.id, tuple(rule.edges))
+        note = None if e.seen else f"the photo does not show the table's {e.edge} edge: {e.why}"
+        out.append(from_measured(e.measured, thr, rule.bound or "min", s.id, desk.surface_of(s.id).id, note))
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    op = "at least" if rule.bound == "min" else "within"
+    return f"{m.object_id} is {fmt(m)} from the table edge; needs {op} {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    which = "every edge" if len(rule.edges) == 4 else " and ".join(f"the {e} edge" for e in rule.edges)
+    if rule.bound == "max":
+        return f"every {s} <= {thr} cm from the nearest of {which} of its surface"
+    return f"every {s} >= {thr} cm from {which} of its surface"

@@ -12,6 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    OFF_PLANE,
+    Found,
+    Item,
+    Layout,
+    Meas,
+    fmt,
+    from_measured,
+)
 from mugpos.rules.model import (
     AWAY_DEFAULT_CM,
     GROUP_DEFAULT_CM,
@@ -187,3 +196,62 @@ def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
 
 def _noun(label: str) -> str:
     return {"cup": "mug", "cell phone": "phone", "tv": "screen"}.get(label, label)
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def _gap(desk: Any, a: str, b: str, thr: float, bound: str) -> Meas:
+    if not (desk.has_footprint(a) and desk.has_footprint(b)):
+        return Meas(a, b, required_cm=thr, ok=True, status="uncertain", note=OFF_PLANE)
+    return from_measured(desk.gap(a, b), thr, bound, a, b)
+
+
+def _nearness(desk: Any, a: str, b: str) -> tuple[float, str]:
+    if not (desk.has_footprint(a) and desk.has_footprint(b)):
+        return (float("inf"), b)
+    return (desk.gap(a, b).value_cm or 0.0, b)
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    r, thr, desk = rule.relation, rule.threshold_cm or 0.0, lay.desk
+    bound = "min" if r == "min_gap" else "max"
+    out: list[Meas] = []
+    if rule.target is not None and rule.target.kind == "each_other":
+        if len(subj) < 2:
+            return [], f"fewer than two {rule.subject.describe(plural=True)} in the scene"
+        for i, a in enumerate(subj):
+            for b in subj[i + 1 :]:
+                if only is None or only in (a.id, b.id):
+                    out.append(_gap(desk, a.id, b.id, thr, bound))
+        return out, None
+    targets = lay.members(rule.target)
+    if not [t for t in targets if any(t is not s for s in subj)]:
+        return [], f"no {rule.target.describe() if rule.target else 'target'} in the scene"
+    for s in subj:
+        cands = [t for t in targets if t is not s]
+        if not cands or (only is not None and only != s.id and not any(t.id == only for t in cands)):
+            continue
+        if r == "min_gap":
+            out.extend(_gap(desk, s.id, t.id, thr, bound) for t in cands if only in (None, s.id, t.id))
+            continue
+        # within: the nearest target decides (by best estimate; unmeasurable ones last)
+        t = min(cands, key=lambda t, a=s.id: _nearness(desk, a, t.id))
+        if only is None or only in (s.id, t.id):
+            out.append(_gap(desk, s.id, t.id, thr, bound))
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    other = m.other_id or "its surface"
+    if rule.relation == "min_gap":
+        return f"{m.object_id} is {fmt(m)} from {other}; needs at least {m.required_cm:g} cm"
+    return f"{m.object_id} is {fmt(m)} from {other}; must be within {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    """The one-line restatement ('every mug >= 15.24 cm from every laptop')."""
+    each = rule.target is not None and rule.target.kind == "each_other"
+    if rule.relation == "min_gap":
+        return f"every two {sp} >= {thr} cm apart" if each else f"every {s} >= {thr} cm from every {t}"
+    return f"every two {sp} <= {thr} cm apart" if each else f"every {s} <= {thr} cm from the nearest {t}"

@@ -9,6 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    Found,
+    Item,
+    Layout,
+    from_truth,
+)
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx
 from mugpos.rules.relations.base import MUG, Fields, Parts, selector
@@ -47,3 +53,27 @@ def lines(rule: Rule, ctx: Ctx) -> tuple[list[float], list[float]]:
 
 def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
     return []
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    if not lay.tables:
+        return [], "no table detected in the scene"
+    desk = lay.desk
+    out = []
+    for s in [s for s in subj if only is None or only == s.id]:
+        if not desk.has_footprint(s.id):
+            out.append(from_truth("no", rule.negated, s.id))
+            continue
+        out.append(from_truth(desk.stands_on_table(s.id), rule.negated, s.id, desk.surface_of(s.id).id))
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    return f"{m.object_id} is {'on' if rule.negated else 'not on'} a table"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    return f"every {s} {'not ' if rule.negated else ''}standing on a table"

@@ -10,6 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    OFF_PLANE,
+    Found,
+    Item,
+    Layout,
+    Meas,
+    from_truth,
+)
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, is_mugish, selector
@@ -88,3 +96,34 @@ def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
         g = guide(ctx, "line", pts, f"{'not ' if rule.negated else ''}{d} the {ctx.labels[i]}", rule)
         out += [g] if g else []
     return out
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    desk = lay.desk
+    targets = lay.members(rule.target)
+    if not [t for t in targets if any(t is not s for s in subj)]:
+        return [], f"no {rule.target.describe() if rule.target else 'target'} in the scene"
+    out = []
+    for s in subj:
+        for t in targets:
+            if t is s or (only is not None and only not in (s.id, t.id)):
+                continue
+            if not (desk.has_footprint(s.id) and desk.has_footprint(t.id)):
+                out.append(Meas(s.id, t.id, status="uncertain", note=OFF_PLANE))
+                continue
+            out.append(from_truth(desk.direction(s.id, t.id, rule.direction or ""), rule.negated, s.id, t.id))
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    d = (rule.direction or "").replace("_", " ")
+    return f"{m.object_id} is {'' if rule.negated else 'not '}{d} {m.other_id or 'its target'}"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    d = (rule.direction or "").replace("_", " ")
+    d = {"left of": "to the left of", "right of": "to the right of"}.get(d, d)
+    return f"every {s} {'not ' if rule.negated else ''}{d} every {t}"

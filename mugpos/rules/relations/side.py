@@ -11,6 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from mugpos.rules.measuring import (
+    OFF_PLANE,
+    Found,
+    Item,
+    Layout,
+    Meas,
+    center,
+    from_truth,
+    region_offset,
+)
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
@@ -144,3 +154,53 @@ def guides(rule: Rule, ctx: Ctx) -> list[dict[str, Any]]:
         g = guide(ctx, "line", [(R[0], my), (R[2], my)], "half line", rule)
         out += [g] if g else []
     return out
+
+
+# --- measured on the plane (the evaluator) --------------------------------------------------------
+
+
+def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Found:
+    desk = lay.desk
+    out = []
+    for s in [s for s in subj if only is None or only == s.id]:
+        if rule.frame == "image":
+            off, inside = region_offset(*center(s.box), lay.image_box, rule.region or "center")
+            ok = inside != rule.negated
+            st = "satisfied" if ok else "violated"
+            out.append(Meas(s.id, measured_cm=lay.cm(off), required_cm=0.0, ok=ok, status=st))
+            continue
+        if not desk.has_footprint(s.id):
+            out.append(Meas(s.id, status="uncertain", note=OFF_PLANE))
+            continue
+        t, off = desk.in_region(s.id, rule.region or "center")
+        note = None
+        if t == "uncertain":
+            cut = [n for n, e in desk.surface_of(s.id).edges.items() if not e.seen]
+            note = (
+                f"the photo does not show the table's {', '.join(cut)} edge" if cut else "too close to call"
+            )
+        out.append(
+            from_truth(
+                t,
+                rule.negated,
+                s.id,
+                measured_cm=off.value,
+                range_cm=off.range_cm,
+                required_cm=0.0,
+                note=note,
+            )
+        )
+    return out, None
+
+
+def message(rule: Rule, m: Any) -> str:
+    if rule.negated:
+        return f"{m.object_id} stands in the {rule.region} area it should avoid"
+    return f"{m.object_id} is {m.measured_cm} cm outside the {rule.region} area"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    region = rule.region or ""
+    where = "the centre" if region == "center" else f"the {region} " + ("corner" if "-" in region else "half")
+    frame = "the image" if rule.frame == "image" else "its surface"
+    return f"every {s} {'not ' if rule.negated else ''}in {where} of {frame}"

@@ -1,0 +1,222 @@
+"""The ground-plane model: scenes projected from known 3D desks, EXIF focal lengths, tables cut by the
+frame or missing, uncertain verdicts, and provenance that survives storage."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mugpos.engine.exif import read_focal_35mm
+from mugpos.engine.pipeline import measure_scene
+from mugpos.rules.evaluator import evaluate
+from mugpos.rules.grammar import parse_rule
+from mugpos.scene.camera import focal_from_35mm, ground, project
+from mugpos.scene.measure import Measured, measure_desk
+from mugpos.scene.model import Scene
+from mugpos.scene.plane import predicted_boxes
+from mugpos.scene.priors import PRIORS, template
+
+W, H = 1600, 1200
+
+
+def shoot(
+    objs: list[tuple[str, str, float, float]], elev: float, h: float = 60.0, f35: float = 27.0, **extra
+):
+    """Boxes of prior-sized objects at (x, y) cm seen by a known camera (the fit's own model)."""
+    f = focal_from_35mm(f35, W, H)
+    out = []
+    for oid, label, x, y in objs:
+        b = predicted_boxes(
+            np.array(math.radians(elev)), np.array(h), np.array(f), np.array([x]), np.array([y]),
+            np.array([1.0]), template(PRIORS[label])[None], W / 2, H / 2,
+        )[0]  # fmt: skip
+        out.append({"id": oid, "label": label, "box": [float(c) for c in b]})
+    return Scene.model_validate({"image": {"width": W, "height": H}, "objects": out + extra.get("more", [])})
+
+
+def rect_gap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    dx = max(b[0] - a[2], a[0] - b[2], 0.0)
+    dy = max(b[1] - a[3], a[1] - b[3], 0.0)
+    return math.hypot(dx, dy)
+
+
+DESK = [
+    ("cup-1", "cup", -25.0, 95.0),
+    ("laptop-1", "laptop", 5.0, 120.0),
+    ("cup-2", "cup", 30.0, 85.0),
+    ("keyboard-1", "keyboard", 0.0, 88.0),
+    ("mouse-1", "mouse", 38.0, 100.0),
+]
+
+
+def truth_rect(label: str, x: float, y: float) -> tuple[float, float, float, float]:
+    p = PRIORS[label]
+    return (x - p.w / 2, y - p.d / 2, x + p.w / 2, y + p.d / 2)
+
+
+@pytest.mark.parametrize("elev", [35.0, 55.0, 75.0])
+def test_plane_fit_recovers_a_projected_desk(elev: float) -> None:
+    scene = shoot(DESK, elev)
+    desk = measure_desk(scene)
+    plane = desk.fit.plane
+    assert plane is not None and plane.kind == "perspective" and plane.source == "estimated"
+    assert abs(plane.elevation_deg.value - elev) < 3.0
+    assert abs(plane.camera_height_cm.value - 60.0) / 60.0 < 0.05
+    assert set(plane.references) == {d[0] for d in DESK}
+    rects = {oid: truth_rect(label, x, y) for oid, label, x, y in DESK}
+    for a, b in [("cup-1", "laptop-1"), ("cup-2", "mouse-1"), ("cup-1", "cup-2"), ("cup-2", "laptop-1")]:
+        g = desk.gap(a, b)
+        true = rect_gap(rects[a], rects[b])
+        assert g.value_cm is not None and abs(g.value_cm - true) <= 0.05 * true + 0.3
+        assert g.lo_cm is not None and g.hi_cm is not None and g.lo_cm - 0.3 <= true <= g.hi_cm + 0.3
+
+
+def test_top_down_with_a_given_scale_is_one_exact_scale() -> None:
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 1600, "height": 1000},
+            "px_per_cm": 10.0,
+            "objects": [
+                {"id": "cup-1", "label": "cup", "box": [1020, 400, 1100, 480]},
+                {"id": "laptop-1", "label": "laptop", "box": [600, 350, 1000, 650]},
+            ],
+        }
+    )
+    desk = measure_desk(scene)
+    assert (
+        desk.fit.plane is not None and desk.fit.plane.kind == "top_down" and desk.fit.plane.source == "given"
+    )
+    assert desk.footprint("cup-1").rect == (102.0, 52.0, 110.0, 60.0)  # type: ignore[union-attr]
+    assert desk.gap("cup-1", "laptop-1") == Measured(2.0, 2.0, 2.0)
+
+
+def _jpeg_with_exif(tags: dict[int, object]) -> bytes:
+    from PIL import Image
+
+    im = Image.new("RGB", (640, 480), (200, 180, 160))
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    ifd.update(tags)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_exif_focal_length_is_read_from_a_real_jpeg(tmp_path: Path) -> None:
+    data = _jpeg_with_exif({0xA405: 28})  # FocalLengthIn35mmFilm
+    (tmp_path / "p.jpg").write_bytes(data)
+    assert read_focal_35mm((tmp_path / "p.jpg").read_bytes()) == 28.0
+    # FocalLength 4.25 mm with the sensor's resolution: 640 px over a 5.6 mm wide sensor
+    real = _jpeg_with_exif({0x920A: 4.25, 0xA20E: 640 / 5.6, 0xA210: 4, 0xA002: 640})
+    f35 = read_focal_35mm(real)
+    assert f35 is not None and abs(f35 - 4.25 * (640 / 5.6) * 43.27 / math.hypot(640, 480)) < 0.05
+    assert read_focal_35mm(_jpeg_with_exif({})) is None
+    assert read_focal_35mm(b"not an image") is None
+
+
+def test_exif_focal_length_is_used_and_named_as_its_source() -> None:
+    scene = shoot(DESK, 50.0, f35=35.0)
+    with_exif = scene.model_copy(update={"image": scene.image.model_copy(update={"focal_35mm": 35.0})})
+    plane = measure_desk(with_exif).fit.plane
+    assert plane is not None and plane.focal_px.source == "exif"
+    assert abs(plane.focal_px.value - focal_from_35mm(35.0, W, H)) / focal_from_35mm(35.0, W, H) < 0.05
+    assert measure_desk(scene).fit.plane.focal_px.source == "estimated"  # type: ignore[union-attr]
+
+
+def table_box(x1: float, y1: float, x2: float, y2: float, elev: float, h: float = 60.0) -> list[float]:
+    """The image box of a table top [x1, y1, x2, y2] cm, clipped by the frame."""
+    f = focal_from_35mm(27.0, W, H)
+    xs, ys = np.array([x1, x2, x2, x1]), np.array([y1, y1, y2, y2])
+    u, v, _ = project(xs, ys, 0.0, math.radians(elev), h, f, W / 2, H / 2)
+    return [
+        max(float(u.min()), 0.0),
+        max(float(v.min()), 0.0),
+        min(float(u.max()), W),
+        min(float(v.max()), H),
+    ]
+
+
+def check(scene: Scene, *texts: str):  # type: ignore[no-untyped-def]
+    scene, scale, *_ = measure_scene(scene)
+    return evaluate([parse_rule(t, max_chars=500) for t in texts], scene, scale)
+
+
+def test_a_table_cut_by_the_frame_has_no_edge_there() -> None:
+    # The table runs past the bottom and both sides of the photo; its back edge is in view.
+    box = table_box(-200, 5, 200, 110, 50.0)
+    assert box[0] == 0 and box[2] == W and box[3] == H
+    table = {"id": "table-1", "label": "dining table", "box": box}
+    scene = shoot(
+        [("cup-1", "cup", -10.0, 101.7), ("laptop-1", "laptop", 20.0, 75.0), ("cup-2", "cup", 5.0, 30.0)],
+        50.0,
+        more=[table],
+    )
+    desk = measure_desk(scene)
+    edges = desk.surface_of("cup-1").edges
+    assert [n for n, e in edges.items() if e.seen] == ["back"]
+    back = desk.edge_distance("cup-1", "back")
+    assert back.seen and back.measured.value_cm is not None and abs(back.measured.value_cm - 3.7) < 1.0
+    front = desk.edge_distance("cup-2", "front")
+    assert not front.seen and front.measured.value_cm is None and front.measured.hi_cm is None
+    # cup-1 is ~4 cm from the back edge: a clear violation of 10 cm, measured on the edge it sees
+    [v] = check(scene, "keep mugs at least 20 cm from the back edge of the table")
+    assert v.status == "violated" and v.violations[0].object_id == "cup-1"
+    assert v.violations[0].measured_cm is not None and v.violations[0].range_cm is not None
+    # cup-2 stands near the bottom of the photo, which is not the table's front edge
+    [v] = check(scene, "keep mugs at least 5 cm from the front edge of the table")
+    m = {x.object_id: x for x in v.measurements}
+    assert m["cup-2"].status in ("uncertain", "satisfied") and m["cup-2"].measured_cm is None
+
+
+def test_no_table_infers_the_region_and_does_not_judge_edges() -> None:
+    scene = shoot(DESK, 55.0)
+    measured, _, _, mugs, _ = measure_scene(scene)
+    assert measured.surface is not None and measured.surface.kind == "inferred"
+    assert not any(e.seen for e in measured.surface.edges.values())
+    assert all(m.edges_cm.nearest is None for m in mugs)
+    [v] = check(scene, "keep mugs at least 5 cm from the edge of the table")
+    assert v.status == "uncertain" and not v.violations and "no table" in (v.reason or "")
+
+
+def test_verdicts_are_uncertain_when_the_range_straddles_the_threshold() -> None:
+    scene = shoot(DESK, 45.0)
+    g = measure_desk(scene).gap("cup-2", "laptop-1")
+    assert g.value_cm is not None and g.lo_cm is not None and g.hi_cm is not None and g.lo_cm < g.hi_cm
+    near, far = round(g.value_cm, 1), round(g.hi_cm * 2, 1)
+    texts = [f"keep mugs at least {near} cm from laptops", f"keep mugs at least {far} cm from laptops"]
+    unsure, broken = check(scene, *texts)
+    pair = next(m for m in unsure.measurements if m.object_id == "cup-2")
+    assert pair.status == "uncertain" and pair.range_cm is not None
+    assert pair.range_cm[0] < near < pair.range_cm[1]  # type: ignore[operator]
+    assert broken.status == "violated"
+    assert Measured(5.0, 4.0, 6.0).at_least(3.0) == "satisfied"
+    assert Measured(5.0, 4.0, 6.0).at_least(7.0) == "violated"
+    assert Measured(5.0, 4.0, 6.0).at_most(5.5) == "uncertain"
+    assert Measured(None, 4.0, None).at_least(3.0) == "satisfied"
+    assert Measured(None, 4.0, None).at_least(5.0) == "uncertain"
+
+
+def test_provenance_survives_storage_and_a_re_check() -> None:
+    scene = shoot(DESK, 60.0)
+    first, scale, *_ = measure_scene(scene)
+    assert first.px_per_cm is None and scale.source == "estimated" and scale.uncertainty_pct > 0
+    stored = Scene.model_validate_json(first.model_dump_json())  # what a store keeps and gives back
+    again, scale2, *_ = measure_scene(stored)
+    assert scale2.source == "estimated" and again.plane == first.plane and scale2 == scale
+    assert [o.footprint_cm for o in again.objects] == [o.footprint_cm for o in first.objects]
+    given, gscale, *_ = measure_scene(scene, px_per_cm=12.0)
+    regiven, gscale2, *_ = measure_scene(Scene.model_validate_json(given.model_dump_json()))
+    assert gscale.source == gscale2.source == "given" and regiven.plane.kind == "top_down"  # type: ignore[union-attr]
+
+
+def test_ground_inverts_project() -> None:
+    th, h, f = math.radians(40), 55.0, 1200.0
+    u, v, _ = project(np.array([12.0, -30.0]), np.array([80.0, 150.0]), 0.0, th, h, f, 800, 600)
+    x, y = ground(u, v, th, h, f, 800, 600)
+    assert np.allclose(x, [12.0, -30.0]) and np.allclose(y, [80.0, 150.0])
+    _, y_sky = ground(800, 600 - f * math.tan(th) - 10, th, h, f, 800, 600)
+    assert np.isinf(y_sky)
