@@ -518,9 +518,9 @@ def _human_status(r: Any) -> str:
         f"  embedder: {emb.get('model')} ({emb.get('available') or emb.get('note')})",
     ]
     for name, st in r.stores.items():
-        lines.append(
-            f"  {name} store: {st.get('backend', '?')}" + (f" at {st['path']}" if st.get("path") else "")
-        )
+        where = (st.get("details") or {}).get("path") or (st.get("details") or {}).get("root")
+        state = st.get("backend") or ("not opened" if st.get("opened") is False else "?")
+        lines.append(f"  {name} store: {state}" + (f" at {where}" if where else ""))
     lines.extend(f"degraded: {d}" for d in r.degraded)
     lines.append("ok: nothing degraded" if not r.degraded else "")
     return "\n".join(x for x in lines if x)
