@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.verbose else "mugpos: %(message)s",
     )
     if not args.verbose:
-        # Said once, in the result's warnings (stdout), with the setting that turns CLIP off.
+        # Each is said once by the CLI itself: CLIP being off in the result's warnings (with the
+        # setting that turns it off), a failed model load as the command's error line.
         logging.getLogger("mugpos.engine").addFilter(
-            lambda r: not str(r.msg).startswith("image embedding off")
+            lambda r: not str(r.msg).startswith(("image embedding off", "model loading failed"))
         )
     os.environ.setdefault("YOLO_VERBOSE", "False")
     as_json = bool(getattr(args, "json", False))
