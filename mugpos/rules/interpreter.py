@@ -206,7 +206,8 @@ class RuleInterpreter:
         try:
             # Without a model the chain is the grammar alone: call it directly rather than import
             # LangChain (seconds on a busy machine) for every CLI run.
-            out = self._grammar(text) if self.settings.rules_llm is None else await self.chain().ainvoke(text)
+            no_model = self._llm is None and self.settings.rules_llm is None
+            out = self._grammar(text) if no_model else await self.chain().ainvoke(text)
         except RuleError as exc:
             if self.llm() is not None and "suggestions" not in exc.details:
                 # the model's answer was rejected: report the grammar's suggestions too

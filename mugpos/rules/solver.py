@@ -171,6 +171,13 @@ def _refine(
     return x, y
 
 
+def _improves(rules: list[Rule], ctx: Ctx, x: float, y: float) -> bool:
+    """Whether moving to (x, y) lowers the severity-weighted count of broken rules."""
+    X, Y = np.array([ctx.start[0], x]), np.array([ctx.start[1], y])
+    before, after = _cost(rules, ctx, X, Y)
+    return bool(after < before - 1e-9)
+
+
 def _broken_at_start(rules: list[Rule], ctx: Ctx) -> list[Rule]:
     X0, Y0 = np.array([ctx.start[0]]), np.array([ctx.start[1]])
     return [r for r in rules if relations.BY_KIND[r.relation].violated(r, ctx, X0, Y0)[0]]
@@ -222,9 +229,15 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
             out.conflicts.append(Conflict(object_id=mug_id, rules=names, message=msg))
             continue
         x, y = float(plan.X[plan.best]), float(plan.Y[plan.best])
+        still = [r for k, r in enumerate(mine) if plan.broken[k][plan.best]]
+        if not _improves(mine, ctx, x, y):
+            # The best free spot fixes nothing (often a nudge off a neighbour's footprint): a move
+            # that satisfies no rule is noise a person would follow for nothing, so only the
+            # conflict is reported.
+            out.conflicts.append(_conflict(mug_id, mine, still, plan))
+            continue
         dx, dy = x - r0[0], y - r0[1]
         rects[mug_id] = r0 + np.array([dx, dy, dx, dy])
-        still = [r for k, r in enumerate(mine) if plan.broken[k][plan.best]]
         out.suggestions.append(_suggestion(mug_id, mine, broken, still, ctx, dx, dy))
         if still:
             out.conflicts.append(_conflict(mug_id, mine, still, plan))
