@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from mugpos.operations import Mugpos, Outcome
 
 EPILOG = """examples:
-  mugpos analyze desk.jpg --annotated desk-annotated.png
-  mugpos check desk.jpg --rule "Keep mugs at least 6 inches away from laptops"
+  mugpos analyze --example                 # the bundled photo: scene, two rules, a suggested move
+  mugpos analyze desk.jpg --annotated desk-annotated.jpg
+  mugpos check desk.jpg --rule "Keep mugs at least 6 inches away from laptops"   # exit 1 if violated
   mugpos suggest --scene scene.json --rule "mugs on the right side of the table" --json
   mugpos rules add "CRITICAL: no drinks within 20 cm of the keyboard"
   mugpos serve --transport streamable-http --host 127.0.0.1 --port 8765
-settings: MUGPOS_* environment variables (MUGPOS_DETECTOR_WEIGHTS, MUGPOS_DEVICE, ...); see README."""
+exit status: 0 done (for check: no rule violated), 1 check found a violated rule, 2 bad input.
+settings: MUGPOS_* environment variables (MUGPOS_DETECTOR_WEIGHTS, MUGPOS_EMBEDDER=none,
+MUGPOS_OFFLINE=1, MUGPOS_DEVICE, ...); see the README."""
 
 
 def _add_common(sp: argparse.ArgumentParser, annotated: bool = False) -> None:
@@ -81,9 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("analyze", help="detect mugs and objects, measure the scene, check rules")
-    a.add_argument("image", help="path, http(s) URL, data URI or base64")
+    a.add_argument("image", nargs="?", help="any image file you can read, an http(s) URL, data URI or base64")
+    a.add_argument(
+        "--example",
+        action="store_true",
+        help="analyse the bundled example photo (CC0) with two example rules and suggest a move",
+    )
     _add_common(a, annotated=True)
-    a.add_argument("--no-store", action="store_true", help="do not keep the analysis for search")
+    a.add_argument("--no-store", action="store_true", help="do not keep the analysis (nor its pictures)")
 
     for name, helptext in (
         ("check", "check rules against a photo or a scene JSON"),
@@ -91,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         c = sub.add_parser(name, help=helptext)
         src = c.add_mutually_exclusive_group(required=True)
-        src.add_argument("image", nargs="?", help="a photo (path, URL, data URI, base64)")
+        src.add_argument("image", nargs="?", help="a photo: any file you can read, a URL, data URI or base64")
         src.add_argument(
             "--scene", type=Path, metavar="SCENE.json", help="a Scene JSON from your own detector"
         )
@@ -142,8 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.verbose else "mugpos: %(message)s",
     )
+    if not args.verbose:
+        # Each is said once by the CLI itself: CLIP being off in the result's warnings (with the
+        # setting that turns it off), a failed model load as the command's error line.
+        logging.getLogger("mugpos.engine").addFilter(
+            lambda r: not str(r.msg).startswith(("image embedding off", "model loading failed"))
+        )
     os.environ.setdefault("YOLO_VERBOSE", "False")
     as_json = bool(getattr(args, "json", False))
     from mugpos.errors import MugposError
@@ -151,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except MugposError as exc:
-        _print_error(exc.to_dict(), exc.one_line(), as_json)
+        _print_error(
+            _cli_error(exc),
+            exc.one_line("cli") if exc.code != "rule_not_understood" else _rule_line(exc),
+            as_json,
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -166,6 +184,24 @@ def main(argv: list[str] | None = None) -> int:
         }
         _print_error(err, f"internal error: {type(exc).__name__}: {exc}", as_json)
         return 1
+
+
+def _cli_error(exc: Any) -> dict[str, Any]:
+    """The error document in the CLI's words (a refused rule: the phrasings, not the JSON schema)."""
+    doc: dict[str, Any] = exc.to_dict("cli")
+    if exc.code == "rule_not_understood":
+        doc["error"]["hint"] = RULE_HINT
+        doc["error"].get("details", {}).pop("schema", None)
+    return doc
+
+
+RULE_HINT = 'rephrase it like one of the suggestions; `mugpos rules explain "TEXT"` shows how a rule is read'
+
+
+def _rule_line(exc: Any) -> str:
+    near = list(exc.details.get("suggestions") or [])[:3]
+    tries = f" Try: {' | '.join(near)}." if near else ""
+    return f"error ({exc.code}): {exc.message}{tries} Hint: {RULE_HINT}"
 
 
 def _print_error(doc: dict[str, Any], line: str, as_json: bool) -> None:
@@ -225,7 +261,7 @@ async def _run_async(args: argparse.Namespace) -> int:
         ext = out.suffix.lower().lstrip(".")
         settings.annotated_format = {"jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}.get(ext, "png")  # type: ignore[assignment]
         settings.annotated_max_side = max(settings.annotated_max_side, 4096)
-    app = Mugpos(settings)
+    app = Mugpos(settings, any_path=True)  # the user names their own files: no folder sandbox here
     try:
         return await _command(app, args)
     finally:
@@ -235,7 +271,16 @@ async def _run_async(args: argparse.Namespace) -> int:
 async def _command(app: Mugpos, args: argparse.Namespace) -> int:
     cmd = args.command
     progress = _stderr_progress if not getattr(args, "json", False) and sys.stderr.isatty() else None
+    if cmd == "analyze" and args.example:
+        return await _example(app, args, progress)
     if cmd == "analyze":
+        if not args.image:
+            from mugpos.errors import ImageError
+
+            raise ImageError(
+                "no image given",
+                hint="`mugpos analyze PHOTO.jpg`, or `mugpos analyze --example` for the bundled photo",
+            )
         rules = args.rule or None
         outcome = await app.analyze(
             args.image,
@@ -263,7 +308,9 @@ async def _command(app: Mugpos, args: argparse.Namespace) -> int:
         if cmd == "check":
             from mugpos.operations import Outcome
 
-            return _emit(Outcome(await app.check(**kw)), args, _human_check)
+            checked = await app.check(**kw)
+            _emit(Outcome(checked), args, _human_check)
+            return 1 if any(v.status == "violated" for v in checked.rules) else 0
         outcome = await app.suggest(**kw, annotate=args.annotated is not None)
         return _emit(outcome, args, _human_suggest)
     if cmd == "rules":
@@ -273,10 +320,44 @@ async def _command(app: Mugpos, args: argparse.Namespace) -> int:
             await app.engine.wait_ready()
         from mugpos.operations import Outcome
 
-        return _emit(
-            Outcome(await app.status()), args, lambda r: json.dumps(r.model_dump(mode="json"), indent=2)
-        )
+        return _emit(Outcome(await app.status(probe=True)), args, _human_status)
     raise AssertionError(cmd)
+
+
+EXAMPLE_RULES = (
+    "Keep mugs in the right half of the image",
+    "Keep mugs at least 6 inches away from laptops",
+)
+
+
+async def _example(app: Mugpos, args: argparse.Namespace, progress: Any) -> int:
+    """The README's first command: the bundled CC0 photo, two example rules, a suggested move and
+    the pictures, with no file of the user's; nothing is stored."""
+    from importlib.resources import as_file, files
+
+    rules = list(args.rule or EXAMPLE_RULES)
+    out: Path = args.annotated or Path("mugpos-example.jpg")
+    moves_out = out.with_name(f"{out.stem}-moves{out.suffix}")
+    with as_file(files("mugpos.examples") / "coffee.png") as photo:
+        analysed = await app.analyze(str(photo), rules, use_saved_rules=False, store=False, progress=progress)
+        suggested = await app.suggest(image=str(photo), rules=rules, use_saved_rules=False)
+    for picture, path in ((analysed.picture, out), (suggested.picture, moves_out)):
+        if picture is not None:
+            path.write_bytes(picture.data)
+    if args.json:
+        doc = {
+            "analysis": analysed.result.model_dump(mode="json"),
+            "suggestion": suggested.result.model_dump(mode="json"),
+            "pictures": [str(out), str(moves_out)],
+        }
+        print(json.dumps(doc))
+        return 0
+    print(f"example photo: coffee.png (CC0, Rachel Michetti; ships with mugpos); rules: {len(rules)}")
+    print(_human_analysis(analysed.result))
+    print("where to move:")
+    print(_human_suggest(suggested.result))
+    print(f"annotated picture: {out}\npicture with the move: {moves_out}")
+    return 0
 
 
 async def _rules_command(app: Mugpos, args: argparse.Namespace) -> int:
@@ -359,23 +440,38 @@ def _human_analysis(r: Any) -> str:
         obj = r.scene.get(m.object_id)
         if obj is not None and obj.advisory is not None:
             adv = f", looks like a {obj.advisory.label} ({obj.advisory.score:.0%})"
+        edges = " ".join(
+            f"{side} {'?' if cm is None else f'{cm:.0f}'}"
+            for side, cm in (("L", e.left), ("R", e.right), ("back", e.back), ("front", e.front))
+        )
         lines.append(
-            f"  {m.object_id}: box {[round(v) for v in m.box]}, zone {m.zone}, "
-            f"edges L{e.left:.0f} R{e.right:.0f} back{e.back:.0f} front{e.front:.0f} cm"
+            f"  {m.object_id}: box {[round(v) for v in m.box]}, zone {m.zone}, edges {edges} cm"
             f"{' on ' + m.surface_id if m.surface_id else ''}{adv}"
         )
     for rel in r.relations[:8]:
         lines.append(f"  {rel.subject_id} -> {rel.object_id}: {rel.gap_cm:.1f} cm {' '.join(rel.directions)}")
     lines.extend(_verdict_lines(r.rules))
     t = r.timings
+    work = (
+        t.load_ms
+        + t.decode_ms
+        + t.detect_ms
+        + t.embed_ms
+        + t.geometry_ms
+        + t.rules_ms
+        + t.annotate_ms
+        + t.store_ms
+    )
+    waited = t.total_ms - work
     lines.append(
         f"timings: decode {t.decode_ms:.0f} ms, detect {t.detect_ms:.0f} ms, embed {t.embed_ms:.0f} ms, "
         f"geometry {t.geometry_ms:.1f} ms, total {t.total_ms:.0f} ms"
+        + (f" (of which loading models {waited:.0f} ms)" if waited > 200 and not t.cache else "")
         + (f" (cache {t.cache})" if t.cache else "")
     )
     lines.extend(f"warning: {w}" for w in r.warnings)
     if r.resources:
-        lines.append(f"stored as {r.analysis_id}")
+        lines.append(f"stored as {r.analysis_id}: `mugpos suggest --analysis {r.analysis_id}` reuses it")
     return "\n".join(lines)
 
 
@@ -385,9 +481,10 @@ def _verdict_lines(verdicts: list[Any]) -> list[str]:
         mark = {
             "satisfied": "ok",
             "violated": "VIOLATED",
+            "uncertain": "uncertain",
             "not_applicable": "n/a",
             "not_checkable": "not checkable",
-        }[v.status]
+        }.get(v.status, v.status)
         lines.append(f"[{mark}] {v.text}  ({v.interpretation})" + (f": {v.reason}" if v.reason else ""))
         lines.extend(f"    - {x.message}" for x in v.violations)
     return lines
@@ -398,7 +495,12 @@ def _human_check(r: Any) -> str:
 
 
 def _human_suggest(r: Any) -> str:
-    lines = [r.summary]
+    if not r.suggestions and not r.conflicts:
+        return r.summary  # nothing to move: the summary says why
+    n, c = len(r.suggestions), len(r.conflicts)
+    lines = [
+        f"{n} move{'s' if n != 1 else ''}" + (f", {c} conflict{'s' if c != 1 else ''}" if c else "") + ":"
+    ]
     for s in r.suggestions:
         lines.append(
             f"  {s.object_id}: {s.instruction}"
@@ -406,6 +508,23 @@ def _human_suggest(r: Any) -> str:
         )
     lines.extend(f"  conflict: {c.message}" for c in r.conflicts)
     return "\n".join(lines)
+
+
+def _human_status(r: Any) -> str:
+    models = r.models
+    det, emb = models.get("detector") or {}, models.get("embedder") or {}
+    lines = [
+        f"mugpos {r.version}: models {models.get('stage')}" + (f", device {r.device}" if r.device else ""),
+        f"  detector: {det.get('weights')} ({det.get('available', 'warm' if det.get('warm') else 'not loaded')})",
+        f"  embedder: {emb.get('model')} ({emb.get('available') or emb.get('note')})",
+    ]
+    for name, st in r.stores.items():
+        where = (st.get("details") or {}).get("path") or (st.get("details") or {}).get("root")
+        state = st.get("backend") or ("not opened" if st.get("opened") is False else "?")
+        lines.append(f"  {name} store: {state}" + (f" at {where}" if where else ""))
+    lines.extend(f"degraded: {d}" for d in r.degraded)
+    lines.append("ok: nothing degraded" if not r.degraded else "")
+    return "\n".join(x for x in lines if x)
 
 
 def _human_explain(r: Any) -> str:

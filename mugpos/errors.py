@@ -16,23 +16,38 @@ class MugposError(Exception):
     code: str = "error"
     exit_code: int = 2
 
-    def __init__(self, message: str, *, hint: str = "", code: str | None = None, **details: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        code: str | None = None,
+        door_hints: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         if code is not None:
             self.code = code
+        # The hint in the words of another door ("cli": "`mugpos rules list` shows the ids"), where
+        # the default (written for an assistant calling tools) would name something that door lacks.
+        self.door_hints = door_hints or {}
         self.details = details
 
-    def to_dict(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+    def hint_for(self, door: str | None) -> str:
+        return self.door_hints.get(door, self.hint) if door else self.hint
+
+    def to_dict(self, door: str | None = None) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint_for(door)}
         if self.details:
             err["details"] = self.details
         return {"error": err}
 
-    def one_line(self) -> str:
+    def one_line(self, door: str | None = None) -> str:
         line = f"error ({self.code}): {self.message}"
-        return f"{line} Hint: {self.hint}" if self.hint else line
+        hint = self.hint_for(door)
+        return f"{line} Hint: {hint}" if hint else line
 
 
 class ImageError(MugposError):

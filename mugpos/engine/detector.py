@@ -9,11 +9,11 @@ download attempt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-import socket
-import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,28 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def offline() -> bool:
-    """The user said so (YOLO_OFFLINE / HF_HUB_OFFLINE / MUGPOS_OFFLINE), or the network is unreachable."""
-    for var in ("YOLO_OFFLINE", "HF_HUB_OFFLINE", "MUGPOS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return True
-    return not _network_reachable()
+    """The user said so (MUGPOS_OFFLINE / HF_HUB_OFFLINE / YOLO_OFFLINE), or GitHub (where Ultralytics
+    downloads from) is unreachable; asked once per process (`mugpos.engine.fetch`)."""
+    from mugpos.engine.fetch import why_offline
 
-
-def _network_reachable(host: str = "github.com", timeout: float = 2.0) -> bool:
-    """A bounded probe: DNS has no timeout of its own, so it runs in a thread we stop waiting for."""
-    ok: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                ok.append(True)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout + 0.5)
-    return bool(ok)
+    return why_offline("github.com") is not None
 
 
 def _onnx_has_gpu() -> bool:
@@ -160,12 +143,15 @@ class Detector:
                 "(MUGPOS_DETECTOR_WEIGHTS).",
                 hint=_WEIGHTS_HINT,
             )
-        if offline():
+        from mugpos.engine.fetch import why_offline
+
+        if (why := why_offline("github.com")) is not None:
             raise ConfigError(
-                f"The detector weights {spec!r} are not on this machine and it is offline, so they "
-                "cannot be downloaded (MUGPOS_DETECTOR_WEIGHTS).",
+                f"The detector weights {spec!r} (MUGPOS_DETECTOR_WEIGHTS) are not on this machine and "
+                f"cannot be downloaded: {why}.",
                 hint=_WEIGHTS_HINT,
             )
+        log.warning("downloading the detector weights %s (first run only)", spec)
         return spec, None
 
     def load(self) -> None:
@@ -195,7 +181,8 @@ class Detector:
             log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
             self._device = "cpu"
         try:
-            model = YOLO(weights, task="detect") if suffix in (".onnx", ".engine") else YOLO(weights)
+            with _download_progress(local is None and suffix == ".pt"):
+                model = YOLO(weights, task="detect") if suffix in (".onnx", ".engine") else YOLO(weights)
         except ConfigError:
             raise
         except FileNotFoundError as e:
@@ -382,3 +369,22 @@ def ultralytics_logs_to_stderr() -> None:
     for h in LOGGER.handlers:
         if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stdout:
             h.setStream(sys.stderr)
+
+
+@contextlib.contextmanager
+def _download_progress(downloading: bool) -> Iterator[None]:
+    """Show Ultralytics' download progress bar (on stderr) for a first-run download, even when
+    YOLO_VERBOSE=False quiets everything else: a 6 MB wait should not look like a hang."""
+    if not downloading:
+        yield
+        return
+    import ultralytics.utils as uu
+
+    verbose, level = uu.VERBOSE, uu.LOGGER.level
+    uu.VERBOSE = True
+    uu.LOGGER.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        uu.VERBOSE = verbose
+        uu.LOGGER.setLevel(level)

@@ -7,6 +7,7 @@ with a few prompts and reports its best guess as an `Advisory`. Advice only: it 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -36,17 +37,11 @@ CUP_PROMPTS: tuple[str, ...] = (
     "vase",
 )
 _PROMPT_TEMPLATE = "a photo of a {}."
+log = logging.getLogger(__name__)
 _OFFLINE_HINT = (
-    "Put the checkpoint on this machine and set MUGPOS_CLIP_PRETRAINED to its path, go online once "
-    "to download it, or set MUGPOS_EMBEDDER=none to run without embeddings."
+    "Set MUGPOS_EMBEDDER=none to run without CLIP (no search by image or text), or set "
+    "MUGPOS_CLIP_PRETRAINED to a local checkpoint, or go online once to download it."
 )
-
-
-def _offline_env() -> bool:
-    return any(
-        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-        for v in ("YOLO_OFFLINE", "HF_HUB_OFFLINE", "MUGPOS_OFFLINE")
-    )
 
 
 class Embedder:
@@ -62,6 +57,7 @@ class Embedder:
         self._dim: int | None = None
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_size = text_cache_size
+        self.offline_reason: str | None = None
         self._lock = threading.Lock()
         self.text_cache_hits = 0
         self.text_cache_misses = 0
@@ -120,21 +116,43 @@ class Embedder:
                 f"known: {', '.join(known) or 'none'}.",
                 hint="Pick one of the known tags, a local checkpoint path, or 'none' for random weights.",
             )
-        if _offline_env():
-            # Fail fast from the local cache instead of trying the network.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            try:
-                import huggingface_hub.constants as hf_constants
+        from mugpos.engine.fetch import in_hf_cache, use_local_caches_only, why_offline
 
-                hf_constants.HF_HUB_OFFLINE = True
-            except Exception:
-                pass
+        self.offline_reason = why_offline("huggingface.co")
+        if self.offline_reason is not None:
+            # Load from the local cache or fail at once, instead of ~50 s of retries.
+            use_local_caches_only()
+        elif not in_hf_cache(name, tag):
+            log.warning(
+                "downloading the CLIP weights %s/%s from huggingface.co (first run only, hundreds of MB)",
+                name,
+                tag,
+            )
         return tag, tag
+
+    def _fail_fast_offline(self) -> None:
+        """Offline with a pretrained tag that is not in the local cache: fail before importing torch."""
+        from mugpos.engine.fetch import in_hf_cache, why_offline
+
+        name, tag = self.settings.clip_model, self.settings.clip_pretrained.strip()
+        if tag.lower() in ("", "none", "random") or Path(tag).expanduser().exists() or os.sep in tag:
+            return
+        if not _builtin_model(name):
+            return  # an unknown model name: the full load says so, naming MUGPOS_CLIP_MODEL
+        why = why_offline("huggingface.co")
+        if why is not None and not in_hf_cache(name, tag):
+            self.offline_reason = why
+            raise ConfigError(
+                f"the CLIP weights {name}/{tag} (MUGPOS_CLIP_PRETRAINED) are not on this machine and "
+                f"cannot be downloaded: {why}",
+                hint=_OFFLINE_HINT,
+            )
 
     def load(self) -> None:
         """Blocking: build the model, its preprocessing and tokenizer on the configured device."""
         if self._model is not None:
             return
+        self._fail_fast_offline()
         try:
             import open_clip
             import torch
@@ -160,6 +178,12 @@ class Embedder:
                 raise ModelError(
                     f"Could not load the CLIP checkpoint {Path(pretrained).name!r}: {reason}",
                     hint="The file may be corrupt or for another architecture (MUGPOS_CLIP_MODEL).",
+                ) from None
+            if self.offline_reason is not None:
+                raise ConfigError(
+                    f"the CLIP weights {name}/{pretrained} (MUGPOS_CLIP_PRETRAINED) are not on this "
+                    f"machine and cannot be downloaded: {self.offline_reason}",
+                    hint=_OFFLINE_HINT,
                 ) from None
             raise ConfigError(
                 f"Could not get the CLIP weights {name}/{pretrained} (MUGPOS_CLIP_PRETRAINED): {reason}",
@@ -270,3 +294,14 @@ def _normalise(feats: Any) -> np.ndarray:
     arr = feats.float().cpu().numpy().astype(np.float32, copy=False)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     return arr / np.maximum(norms, 1e-12)
+
+
+def _builtin_model(name: str) -> bool:
+    """Whether open_clip ships a config for `name`, found without importing open_clip (and torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("open_clip")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(root) / "model_configs" / f"{name}.json").is_file():
+            return True
+    return False

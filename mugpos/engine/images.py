@@ -176,10 +176,15 @@ def _corrupt(e: BaseException) -> ImageError:
 # --- loading ----------------------------------------------------------------------------------
 
 
-async def load_image(ref: str, settings: Settings, *, resolver: Resolver | None = None) -> LoadedImage:
-    """Fetch and decode `ref` (path, URL, data URI, base64 or mugpos:// URI) within every limit."""
+async def load_image(
+    ref: str, settings: Settings, *, resolver: Resolver | None = None, any_path: bool = False
+) -> LoadedImage:
+    """Fetch and decode `ref` (path, URL, data URI, base64 or mugpos:// URI) within every limit.
+
+    `any_path`: the caller named the file themselves (the CLI), so the allowed-folders sandbox, which
+    guards the doors where someone else names the path, does not apply; every other limit does."""
     t0 = time.perf_counter()
-    data, source = await read_image_bytes(ref, settings, resolver=resolver)
+    data, source = await read_image_bytes(ref, settings, resolver=resolver, any_path=any_path)
     t1 = time.perf_counter()
     image, fmt, sha256 = await asyncio.to_thread(_decode_and_hash, data, settings)
     return LoadedImage(
@@ -202,7 +207,7 @@ def _decode_and_hash(data: bytes, settings: Settings) -> tuple[Image.Image, str,
 
 
 async def read_image_bytes(
-    ref: str, settings: Settings, *, resolver: Resolver | None = None
+    ref: str, settings: Settings, *, resolver: Resolver | None = None, any_path: bool = False
 ) -> tuple[bytes, Source]:
     """The raw bytes behind `ref` and what kind of reference it was; no decoding."""
     if not isinstance(ref, str) or not ref.strip():
@@ -228,7 +233,7 @@ async def read_image_bytes(
     if lower.startswith("file://"):
         from urllib.parse import unquote, urlsplit
 
-        return await _read_path(unquote(urlsplit(ref).path), settings), "path"
+        return await _read_path(unquote(urlsplit(ref).path), settings, any_path), "path"
     if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", ref):
         raise ImageError(
             f"Unsupported URL scheme in {ref.split('://', 1)[0]!r}://.",
@@ -237,7 +242,7 @@ async def read_image_bytes(
         )
     if _looks_like_base64(ref):
         return await _off_loop(_decode_base64, ref, settings), "base64"
-    return await _read_path(ref, settings), "path"
+    return await _read_path(ref, settings, any_path), "path"
 
 
 async def _off_loop(decode: Callable[[str, Settings], bytes], text: str, settings: Settings) -> bytes:
@@ -319,13 +324,18 @@ def _decode_data_uri(uri: str, settings: Settings) -> bytes:
 # --- paths ------------------------------------------------------------------------------------
 
 
-def resolve_allowed_path(ref: str, settings: Settings) -> Path:
-    """The real path behind `ref` (symlinks and '..' resolved) if it lies in an allowed folder."""
+def resolve_path(ref: str) -> Path:
+    """The real path behind `ref` (symlinks and '..' resolved)."""
     try:
         path = Path(ref).expanduser()
-        real = (path if path.is_absolute() else Path.cwd() / path).resolve(strict=False)
+        return (path if path.is_absolute() else Path.cwd() / path).resolve(strict=False)
     except (OSError, RuntimeError, ValueError) as e:
         raise ImageError(f"Not a usable path: {e}.", hint=_INPUT_HINT, code="bad_path") from None
+
+
+def resolve_allowed_path(ref: str, settings: Settings) -> Path:
+    """The real path behind `ref` (symlinks and '..' resolved) if it lies in an allowed folder."""
+    real = resolve_path(ref)
     allowed = settings.effective_allowed_dirs()
     if not any(real == d or real.is_relative_to(d) for d in allowed):
         raise AccessDenied(
@@ -337,8 +347,8 @@ def resolve_allowed_path(ref: str, settings: Settings) -> Path:
     return real
 
 
-async def _read_path(ref: str, settings: Settings) -> bytes:
-    real = resolve_allowed_path(ref, settings)
+async def _read_path(ref: str, settings: Settings, any_path: bool = False) -> bytes:
+    real = resolve_path(ref) if any_path else resolve_allowed_path(ref, settings)
     return await asyncio.to_thread(_read_file, real, ref, settings)
 
 

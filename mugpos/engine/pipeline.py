@@ -123,14 +123,20 @@ class Engine:
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
         self._loader: threading.Thread | None = None
+        self._want_embedder = False
+        self._emb_tried = False
+        self._emb_lock = threading.Lock()
         self._stage = "idle"
         self._load_started: float | None = None
         self.load_seconds: dict[str, float] = {}
         self.analyses = 0
 
     # --- model lifecycle ----------------------------------------------------------------
-    def start(self) -> None:
-        """Begin loading the models in a background thread (idempotent)."""
+    def start(self, *, embedder: bool = True) -> None:
+        """Begin loading the models in a background thread (idempotent). `embedder=False` loads
+        the detector alone: checking rules never needs CLIP, so it never waits for it."""
+        if embedder:
+            self._want_embedder = True
         if self._loader is None:
             self._load_started = time.perf_counter()
             # Not a daemon: the interpreter waits for a load in flight at exit instead of tearing
@@ -150,29 +156,14 @@ class Engine:
                 det.warmup()
             self.load_seconds["detector"] = round(time.perf_counter() - t0, 3)
             self.detector = det
-            if self.settings.embedder == "clip":
-                self._stage = "loading embedder"
-                t0 = time.perf_counter()
-                try:
-                    from mugpos.engine.embedder import Embedder
-
-                    emb = Embedder(self.settings)
-                    emb.load()
-                    self.embedder = emb
-                    self.embedder_note = emb.identity
-                except MugposError as exc:
-                    # Embedding is optional: analyses go on without it and say why.
-                    self.embedder_note = f"disabled: {exc.message}"
-                    log.warning("embedder disabled: %s", exc.message)
-                self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
-            else:
-                self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
             if self.settings.warmup:
                 self._stage = "warming the stages"
                 t0 = time.perf_counter()
                 _warm_stages()
                 self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
+            if self._want_embedder:
+                self._load_embedder()
             self._stage = "ready"
         except BaseException as exc:  # surfaced to every waiting caller
             self._load_error = exc
@@ -180,6 +171,43 @@ class Engine:
             log.error("model loading failed: %s", getattr(exc, "message", exc))
         finally:
             self._ready.set()
+
+    def embedder_unavailable(self) -> str | None:
+        """Why the embedder cannot serve (known without waiting), or None when it may."""
+        if self.settings.embedder != "clip":
+            return "disabled: MUGPOS_EMBEDDER=none"
+        if self._emb_tried and self.embedder is None:
+            return self.embedder_note
+        return None
+
+    def _load_embedder(self) -> None:
+        """Blocking and idempotent: load CLIP once; a failure disables it with one clear line."""
+        with self._emb_lock:
+            if self._emb_tried:
+                return
+            if self.settings.embedder != "clip":
+                self.embedder_note = "disabled: MUGPOS_EMBEDDER=none"
+                self._emb_tried = True
+                return
+            stage, self._stage = self._stage, "loading embedder"
+            t0 = time.perf_counter()
+            try:
+                from mugpos.engine.embedder import Embedder
+
+                emb = Embedder(self.settings)
+                emb.load()
+                self.embedder = emb
+                self.embedder_note = emb.identity
+                self._make_emb_batcher()
+            except MugposError as exc:
+                # Embedding is optional: analyses go on without it and say why, once.
+                self.embedder_note = f"disabled: {exc.message}"
+                log.warning("image embedding off: %s. %s", exc.message, exc.hint or "")
+            finally:
+                self.load_seconds["embedder"] = round(time.perf_counter() - t0, 3)
+                self._emb_tried = True
+                if self._stage == "loading embedder":
+                    self._stage = stage
 
     def _make_batchers(self) -> None:
         from mugpos.engine.batching import MicroBatcher, shape_key
@@ -194,14 +222,18 @@ class Engine:
             enabled=s.batching,
             key=shape_key,  # mixed shapes would be padded to a square: slower than apart
         )
-        if self.embedder is not None:
-            self._emb_batcher = MicroBatcher(
-                self._embed_batch,
-                max_size=s.batch_max_size,
-                max_wait_ms=s.batch_max_wait_ms,
-                name="embedder",
-                enabled=s.batching,
-            )
+
+    def _make_emb_batcher(self) -> None:
+        from mugpos.engine.batching import MicroBatcher
+
+        s = self.settings
+        self._emb_batcher = MicroBatcher(
+            self._embed_batch,
+            max_size=s.batch_max_size,
+            max_wait_ms=s.batch_max_wait_ms,
+            name="embedder",
+            enabled=s.batching,
+        )
 
     def _embed_batch(self, images: list[Image.Image]) -> list[Any]:
         assert self.embedder is not None
@@ -211,9 +243,10 @@ class Engine:
     def ready(self) -> bool:
         return self._ready.is_set() and self._load_error is None
 
-    async def wait_ready(self, progress: Progress | None = None) -> None:
-        """Wait for the background load, reporting progress; re-raise its failure clearly."""
-        self.start()
+    async def wait_ready(self, progress: Progress | None = None, *, embedder: bool = True) -> None:
+        """Wait for the background load (and CLIP, when `embedder`), reporting progress; re-raise
+        a failure clearly."""
+        self.start(embedder=embedder)
         last = ""
         while not self._ready.is_set():
             if progress is not None and self._stage != last:
@@ -227,21 +260,30 @@ class Engine:
             raise ModelError(
                 f"models failed to load: {err}", hint="check MUGPOS_DETECTOR_WEIGHTS and the logs"
             )
+        if embedder and not self._emb_tried:
+            if progress is not None:
+                await progress(0.15, "warming up: loading embedder")
+            await asyncio.to_thread(self._load_embedder)
 
     # --- analysis -----------------------------------------------------------------------
-    def _cache_key(self, sha256: str, px_per_cm: float | None) -> str:
+    def _cache_key(self, sha256: str, px_per_cm: float | None, embed: bool) -> str:
         assert self.detector is not None and self.cache is not None
-        return self.cache.key(
-            "analysis/2", sha256, self.detector.identity, self.embedder_note, repr(px_per_cm)
-        )
+        emb = self.embedder_note if embed else "no embedding"
+        return self.cache.key("analysis/2", sha256, self.detector.identity, emb, repr(px_per_cm))
 
     async def analyze(
-        self, img: LoadedImage, *, px_per_cm: float | None = None, progress: Progress | None = None
+        self,
+        img: LoadedImage,
+        *,
+        px_per_cm: float | None = None,
+        progress: Progress | None = None,
+        embed: bool = True,
     ) -> Analysis:
+        """Detect and measure; `embed=False` (checking rules) neither loads nor runs CLIP."""
         t_start = time.perf_counter()
-        await self.wait_ready(progress)
+        await self.wait_ready(progress, embedder=embed)
         assert self.detector is not None and self._det_batcher is not None
-        key = self._cache_key(img.sha256, px_per_cm) if self.cache is not None else ""
+        key = self._cache_key(img.sha256, px_per_cm, embed) if self.cache is not None else ""
         if self.cache is not None:
             raw, tier = await self.cache.get(key)
             if raw is not None:
@@ -263,7 +305,7 @@ class Engine:
 
         embedding: list[float] | None = None
         warnings: list[str] = []
-        if self._emb_batcher is not None and self.embedder is not None:
+        if embed and self._emb_batcher is not None and self.embedder is not None:
             if progress:
                 await progress(0.6, "embedding image and mug crops")
             t0 = time.perf_counter()
@@ -277,8 +319,9 @@ class Engine:
                 for cup, adv in zip(cups, self.embedder.advisories(np.stack(vecs[1:])), strict=True):
                     cup.advisory = adv
             timings.embed_ms = _ms(t0)
-        else:
-            warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable")
+        elif embed:
+            skip = "" if "MUGPOS_EMBEDDER=none" in self.embedder_note else "; MUGPOS_EMBEDDER=none skips CLIP"
+            warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable{skip}")
 
         t0 = time.perf_counter()
         # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where

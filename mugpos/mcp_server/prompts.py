@@ -17,7 +17,9 @@ def review_my_desk_text(image: str) -> str:
     return (
         f"Please review where the mugs stand in this photo: {image}\n\n"
         "1. Call `analyze_image` with that image. Read the saved rules' verdicts in `rules` and the "
-        "mugs' positions (zone, distances in cm) in `mugs` and `relations`.\n"
+        "mugs' positions (zone, distances in cm) in `mugs` and their nearest objects in `relations`. "
+        "The result is compact; if you need every object's box or every measurement, read "
+        "`mugpos://analyses/{analysis_id}` (or call again with detail='full').\n"
         "2. If the scale is only assumed (see `scale.source`/`warnings`), say so and offer to redo it "
         "with a known `px_per_cm`.\n"
         "3. If any rule is violated, or a mug is close to an edge or to electronics, call "

@@ -25,7 +25,8 @@ INSTRUCTIONS = (
     "to move each mug. Rules are plain language ('keep mugs at least 6 inches from laptops'): "
     "explain_rule to check the wording, add_rule to save, list_rules/remove_rule to manage. "
     "mugpos://vocabulary lists the words rules can use; mugpos://status shows whether the models "
-    "are warm (the first analysis waits for them and reports progress)."
+    "are warm (the first analysis waits for them and reports progress). Results are compact; "
+    "detail='full' or mugpos://analyses/{analysis_id} has every box, relation and measurement."
 )
 
 

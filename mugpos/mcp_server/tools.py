@@ -1,33 +1,63 @@
-"""The seven MCP tools: a thin door over `mugpos.operations.TOOLS`.
+"""The seven MCP tools: plain typed functions over `mugpos.operations`.
 
-Each tool's parameters are generated from its argument model in `operations.TOOLS` (same names,
-types, constraints and descriptions) and its outputSchema is the result model, so the MCP surface
-cannot drift from the CLI and the RunPod worker. The server adds only what is MCP-specific: when to
-use each tool, annotations, progress, the picture as image content, and errors an assistant can act
-on.
+Each parameter is an annotated type from `mugpos.operations.arguments` (its description gives the
+unit and an example), so the SDK derives the input schemas, and each tool's return annotation names
+its result model, so the SDK publishes the outputSchema. Unknown argument keys are refused with the
+list of known ones. Results are compact by default (`detail="full"` on request, and in the
+`mugpos://analyses/{id}` resource); the text content is a short summary and the same JSON. What is
+MCP-specific lives here: when to use each tool, annotations, progress, the picture as image
+content, and errors an assistant can act on.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import inspect
 import io
 import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, model_validator
 
 from mugpos import telemetry
 from mugpos.errors import MugposError
 from mugpos.mcp_server.desk_app import tool_meta
-from mugpos.operations import TOOLS, Mugpos, Outcome, Picture, Progress, call_tool
+from mugpos.operations import Mugpos, Outcome, Picture, Progress
+from mugpos.operations.arguments import (
+    AnalysisIdArg,
+    DetailArg,
+    ExplainTextArg,
+    FiltersArg,
+    ImageArg,
+    KArg,
+    OptionalImageArg,
+    PxPerCmArg,
+    RuleArg,
+    RuleIdArg,
+    RulesArg,
+    RuleTextArg,
+    SceneArg,
+    SearchTextArg,
+    SeverityArg,
+    UseSavedRulesArg,
+)
+from mugpos.operations.calls import analysis_view, refuse_unknown_keys, rules_view, suggestion_view
+from mugpos.results import (
+    AnalyzeResult,
+    Explanation,
+    Removed,
+    RuleInfo,
+    RuleList,
+    SearchResult,
+    SuggestResult,
+)
+from mugpos.results.summaries import text_summary
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -38,171 +68,200 @@ log = logging.getLogger("mugpos.mcp")
 MAX_RESULT_BYTES = 768 * 1024
 MIN_PICTURE_SIDE = 160
 
-
-@dataclass(frozen=True)
-class ToolDoc:
-    title: str
-    description: str
-    annotations: ToolAnnotations
-
-
-TOOL_DOCS: dict[str, ToolDoc] = {
-    "analyze_image": ToolDoc(
-        "Analyze a photo of mugs",
-        "Use when the user shares or points to a photo of a desk, table or counter and asks where a "
-        "mug/cup is, whether it is safe, or what is around it. Detects every object, measures the "
-        "scene in centimetres (scale estimated from known objects unless px_per_cm is given), "
-        "locates each mug (pixels, normalised, zone, cm from edges), lists relations to nearby "
-        "objects and checks the saved rules plus any `rules` given here. Returns an annotated "
-        "picture and an analysis_id; the analysis is stored, so pass the id to suggest_position or "
-        "search_similar_layouts instead of sending the image again. `image`: local path, http(s) "
-        "URL, data URI, raw base64, or a mugpos:// resource URI.",
-        ToolAnnotations(
-            title="Analyze a photo of mugs",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    ),
-    "suggest_position": ToolDoc(
-        "Suggest where to move mugs",
-        "Use when the user asks where a mug should go, or after analyze_image reported violated "
-        "rules. Give exactly one of: `analysis_id` (from analyze_image: fastest), `image`, or "
-        "`scene` (Scene JSON from the client's own detector). Returns per-mug moves in pixels and "
-        "cm with a plain instruction ('Move the mug 13 cm to the right'), the rules each move "
-        "satisfies, rules no position can satisfy (conflicts), and a picture with arrows.",
-        ToolAnnotations(
-            title="Suggest where to move mugs",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    ),
-    "search_similar_layouts": ToolDoc(
-        "Find similar stored layouts",
-        "Use when the user asks whether a setup was seen before, or wants examples of similar desks "
-        "(e.g. 'show me layouts like this that had no violations'). Give exactly one of "
-        "`analysis_id`, `image` or `text`; `k` results, optional `filters` (labels, "
-        "has_violations, time range). Returns the nearest stored analyses with scores and "
-        "mugpos://layouts/{id} URIs.",
-        ToolAnnotations(
-            title="Find similar stored layouts",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    ),
-    "add_rule": ToolDoc(
-        "Save a placement rule",
-        "Use when the user states a lasting preference about where mugs may stand, e.g. 'keep mugs "
-        "at least 6 inches from laptops' or 'no drinks on the keyboard side'. Pass the user's words "
-        "as `text` (or a structured `rule`); it is interpreted, saved and checked on every later "
-        "analysis. If unsure how it will be read, call explain_rule first. Returns the saved rule "
-        "with its id and interpretation.",
-        ToolAnnotations(
-            title="Save a placement rule",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
-    ),
-    "list_rules": ToolDoc(
-        "List saved rules",
-        "Use to see which placement rules are saved (ids, text, interpretation, enabled), e.g. "
-        "before removing one or to tell the user what is being checked.",
-        ToolAnnotations(
-            title="List saved rules",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    ),
-    "remove_rule": ToolDoc(
-        "Remove a saved rule",
-        "Use when the user no longer wants a saved rule checked. Takes the rule id from list_rules.",
-        ToolAnnotations(
-            title="Remove a saved rule",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    ),
-    "explain_rule": ToolDoc(
-        "Explain how a rule would be read",
-        "Use before add_rule when a rule's wording is unusual, or when the user asks what a rule "
-        "means. Nothing is saved. Returns whether it is understood, its interpretation in units "
-        "(e.g. 'every mug >= 15.24 cm from every laptop'), and the nearest supported phrasings "
-        "when it is not.",
-        ToolAnnotations(
-            title="Explain how a rule would be read",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    ),
-}
+READS = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+Operation = Callable[[Progress | None], Awaitable[Outcome]]
 
 
 def register_tools(server: MCPServer[Any], app: Mugpos) -> None:
-    for name, spec in TOOLS.items():
-        doc = TOOL_DOCS[name]
-        server.add_tool(
-            _tool_function(app, name, spec.args, spec.result),
-            name=name,
-            title=doc.title,
-            description=doc.description,
-            annotations=doc.annotations,
-            meta=tool_meta(name),  # the desk view (MCP Apps) on analyze_image and suggest_position
-        )
+    """The seven tools, each a typed function; then unknown argument keys are made an error."""
 
+    async def run(name: str, ctx: Context | None, op: Operation) -> CallToolResult:
+        return await run_tool(app, name, op, ctx)
 
-def _tool_function(app: Mugpos, name: str, args: type[BaseModel], result: type[BaseModel]) -> Any:
-    """A coroutine whose signature mirrors `args`, so the SDK publishes the same input schema."""
-    params: list[inspect.Parameter] = []
-    hints: dict[str, Any] = {}
-    for field_name, field in args.model_fields.items():
-        extra: dict[str, Any] = {}
-        if field.description:
-            extra["description"] = field.description
-        if field.title:
-            extra["title"] = field.title
-        annotation = Annotated[(field.annotation, *field.metadata, Field(**extra))]  # type: ignore[misc]
-        default = (
-            inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        )
-        params.append(
-            inspect.Parameter(
-                field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    @server.tool(
+        title="Analyze a photo of mugs",
+        meta=tool_meta("analyze_image"),  # the desk view (MCP Apps)
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    async def analyze_image(
+        image: ImageArg,
+        ctx: Context,
+        rules: RulesArg = None,
+        px_per_cm: PxPerCmArg = None,
+        use_saved_rules: UseSavedRulesArg = True,
+        detail: DetailArg = "compact",
+    ) -> Annotated[CallToolResult, AnalyzeResult]:
+        """Use when the user shares or points to a photo of a desk, table or counter and asks where a
+        mug/cup is, whether it is safe, or what is around it. Detects the objects, measures the scene
+        in centimetres (scale estimated from objects of known size unless px_per_cm is given),
+        locates each mug (pixels, normalised, zone, cm from the edges), lists its nearest objects and
+        checks the saved rules plus any `rules` given here. Returns an annotated picture and an
+        analysis_id; the analysis is stored, so pass the id to suggest_position or
+        search_similar_layouts instead of sending the image again. Compact by default; detail='full'
+        or the mugpos://analyses/{analysis_id} resource has every box, relation and measurement."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            out = await app.analyze(
+                image, rules, px_per_cm=px_per_cm, use_saved_rules=use_saved_rules, progress=progress
             )
-        )
-        hints[field_name] = annotation
-    returns = Annotated[CallToolResult, result]
-    params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
+            assert isinstance(out.result, AnalyzeResult)
+            return Outcome(analysis_view(out.result, detail), out.picture)
 
-    async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
-        return await run_tool(app, name, arguments, ctx)
+        return await run("analyze_image", ctx, op)
 
-    tool.__name__ = tool.__qualname__ = name
-    tool.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    tool.__annotations__ = {**hints, "ctx": Context, "return": returns}
-    return tool
+    @server.tool(
+        title="Suggest where to move mugs",
+        annotations=READS.model_copy(update={"open_world_hint": True}),
+        meta=tool_meta("suggest_position"),  # the desk view (MCP Apps)
+    )
+    async def suggest_position(
+        ctx: Context,
+        analysis_id: AnalysisIdArg = None,
+        image: OptionalImageArg = None,
+        scene: SceneArg = None,
+        rules: RulesArg = None,
+        use_saved_rules: UseSavedRulesArg = True,
+        detail: DetailArg = "compact",
+    ) -> Annotated[CallToolResult, SuggestResult]:
+        """Use when the user asks where a mug should go, or after analyze_image reported violated
+        rules. Give exactly one of: `analysis_id` (from analyze_image: fastest), `image`, or `scene`
+        (Scene JSON from the client's own detector). Returns per-mug moves in pixels and cm with a
+        plain instruction ('Move the mug 13 cm to the right'), the rules each move satisfies, rules
+        no position can satisfy (conflicts), and a picture with arrows."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            out = await app.suggest(
+                image=image,
+                analysis_id=analysis_id,
+                scene=scene,
+                rules=rules,
+                use_saved_rules=use_saved_rules,
+                progress=progress,
+            )
+            assert isinstance(out.result, SuggestResult)
+            return Outcome(suggestion_view(out.result, detail), out.picture)
+
+        return await run("suggest_position", ctx, op)
+
+    @server.tool(
+        title="Find similar stored layouts", annotations=READS.model_copy(update={"open_world_hint": True})
+    )
+    async def search_similar_layouts(
+        ctx: Context,
+        analysis_id: AnalysisIdArg = None,
+        image: OptionalImageArg = None,
+        text: SearchTextArg = None,
+        k: KArg = 5,
+        filters: FiltersArg = None,
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Use when the user asks whether a setup was seen before, or wants examples of similar desks
+        (e.g. 'layouts like this one that had no violations'). Give exactly one of `analysis_id`,
+        `image` or `text` (text needs the CLIP embedder); `k` results; optional `filters`. Returns
+        the nearest stored analyses with scores and mugpos://layouts/{id} URIs."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            return Outcome(
+                await app.search(
+                    image=image, analysis_id=analysis_id, text=text, k=k, filters=filters, progress=progress
+                )
+            )
+
+        return await run("search_similar_layouts", ctx, op)
+
+    @server.tool(
+        title="Save a placement rule",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    async def add_rule(
+        ctx: Context, text: RuleTextArg = None, rule: RuleArg = None, severity: SeverityArg = None
+    ) -> Annotated[CallToolResult, RuleInfo]:
+        """Use when the user states a lasting preference about where mugs may stand, e.g. 'keep mugs
+        at least 6 inches from laptops' or 'no drinks on the keyboard side'. Pass the user's words as
+        `text` (or a structured `rule`); it is interpreted, saved and checked on every later
+        analysis. If unsure how it will be read, call explain_rule first. Returns the saved rule with
+        its id and interpretation."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            return Outcome(await app.add_rule(text, rule.model_dump() if rule else None, severity))
+
+        return await run("add_rule", ctx, op)
+
+    @server.tool(title="List saved rules", annotations=READS.model_copy(update={"open_world_hint": False}))
+    async def list_rules(ctx: Context, detail: DetailArg = "compact") -> Annotated[CallToolResult, RuleList]:
+        """Use to see which placement rules are saved (ids, text, interpretation, enabled), e.g.
+        before removing one or to tell the user what is being checked. detail='full' adds each
+        rule's structured form."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            return Outcome(rules_view(await app.list_rules(), detail))
+
+        return await run("list_rules", ctx, op)
+
+    @server.tool(
+        title="Remove a saved rule",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    async def remove_rule(rule_id: RuleIdArg, ctx: Context) -> Annotated[CallToolResult, Removed]:
+        """Use when the user no longer wants a saved rule checked. Takes the rule id from
+        list_rules."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            return Outcome(await app.remove_rule(rule_id))
+
+        return await run("remove_rule", ctx, op)
+
+    @server.tool(
+        title="Explain how a rule would be read",
+        annotations=READS.model_copy(update={"open_world_hint": False}),
+    )
+    async def explain_rule(text: ExplainTextArg, ctx: Context) -> Annotated[CallToolResult, Explanation]:
+        """Use before add_rule when a rule's wording is unusual, or when the user asks what a rule
+        means. Nothing is saved. Returns whether it is understood, its interpretation in units (e.g.
+        'every mug >= 15.24 cm from every laptop'), and the nearest supported phrasings when it is
+        not."""
+
+        async def op(progress: Progress | None) -> Outcome:
+            return Outcome(await app.explain_rule(text))
+
+        return await run("explain_rule", ctx, op)
+
+    refuse_unknown_arguments(server)
 
 
-async def run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Context | None) -> CallToolResult:
+def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Make each tool's argument model refuse keys it does not know (the SDK's ignores them), naming
+    the known ones; the published input schemas say `additionalProperties: false`."""
+    for tool in server._tool_manager.list_tools():
+        base = tool.fn_metadata.arg_model
+
+        class Strict(base):  # type: ignore[valid-type, misc]
+            model_config = ConfigDict(extra="forbid", title=f"arguments of {tool.name}")
+
+            @model_validator(mode="before")
+            @classmethod
+            def _known(cls, data: Any) -> Any:
+                refuse_unknown_keys(cls, data, "argument")
+                return data
+
+        Strict.__name__ = base.__name__
+        tool.fn_metadata.arg_model = Strict
+        tool.parameters = Strict.model_json_schema(by_alias=True)
+
+
+async def run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -> CallToolResult:
     """Run one operation; cancellation of the request cancels this coroutine and so the operation.
 
     The result's `_meta["mugpos/timing"]` carries when the call reached this function and when its
     result was built (epoch seconds) and how long building took, so a client (and `mugpos bench`)
     can tell the door's own cost from the work."""
     received = time.time()
-    result = await _run_tool(app, name, arguments, ctx)
+    result = await _run_tool(app, name, op, ctx)
     answered = time.time()
     result.meta = {**(result.meta or {}), "mugpos/timing": _timing(received, answered, result)}
     return result
@@ -221,11 +280,11 @@ def _timing(received: float, answered: float, result: CallToolResult) -> dict[st
     }
 
 
-async def _run_tool(app: Mugpos, name: str, arguments: dict[str, Any], ctx: Context | None) -> CallToolResult:
+async def _run_tool(app: Mugpos, name: str, op: Operation, ctx: Context | None) -> CallToolResult:
     t0 = time.perf_counter()
     try:
         async with app.watchdog.track() if app.watchdog is not None else contextlib.nullcontext():
-            outcome = await call_tool(app, name, arguments, _progress(ctx))
+            outcome = await op(_progress(ctx))
     except MugposError as exc:
         log.info("tool %s refused: %s (%s)", name, exc.code, exc.message)
         telemetry.record_call(name, "refused", time.perf_counter() - t0, exc.code)
@@ -284,7 +343,7 @@ def error_text(exc: MugposError) -> str:
 def tool_result(name: str, outcome: Outcome) -> CallToolResult:
     data = outcome.result.model_dump(mode="json")
     as_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    headline = headline_for(name, outcome.result)
+    headline = text_summary(name, outcome.result)
     content: list[Any] = [TextContent(type="text", text=headline), TextContent(type="text", text=as_json)]
     if outcome.picture is not None:
         room = MAX_RESULT_BYTES - 2 * len(as_json.encode()) - len(headline.encode()) - 4096
@@ -330,43 +389,3 @@ def fit_picture(picture: Picture, *, max_base64_bytes: int) -> Picture | None:
 
 def _b64_len(n: int) -> int:
     return 4 * ((n + 2) // 3)
-
-
-def headline_for(name: str, result: BaseModel) -> str:
-    """One short human line (plus pointers) placed before the JSON in the text content."""
-    d = result.model_dump(mode="json")
-    if name == "analyze_image":
-        res = d.get("resources") or {}
-        line = f"{d['summary']}\nanalysis_id: {d['analysis_id']}"
-        if res:
-            line += f" (stored: {res.get('analysis')}, picture: {res.get('annotated')})"
-        if d.get("warnings"):
-            line += "\nwarnings: " + "; ".join(d["warnings"])
-        return line
-    if name == "suggest_position":
-        return d.get("summary") or f"{len(d['suggestions'])} suggestions, {len(d['conflicts'])} conflicts"
-    if name == "search_similar_layouts":
-        hits = d["results"]
-        top = "; ".join(f"{h['analysis_id']} ({h['score']:.2f}): {h['summary']}" for h in hits[:3])
-        return f"{len(hits)} similar layouts of {d['total_layouts']} stored" + (f": {top}" if top else "")
-    if name == "add_rule":
-        line = f"saved rule {d['id']}: {d['interpretation']}"
-        return line if d["checkable"] else f"{line} (not checkable: {d.get('reason')})"
-    if name == "list_rules":
-        rules = d["rules"]
-        if not rules:
-            return "no saved rules"
-        return f"{len(rules)} saved rules:\n" + "\n".join(
-            f"- {r['id']}: {r['text']} -> {r['interpretation']}{'' if r['enabled'] else ' (disabled)'}"
-            for r in rules
-        )
-    if name == "remove_rule":
-        return f"removed rule {d['id']}"
-    if name == "explain_rule":
-        if d["understood"]:
-            return f"understood ({d.get('via')}): {d.get('interpretation')}"
-        near = "; ".join(d.get("suggestions") or [])
-        return f"not understood: {d.get('reason') or d['text']}" + (
-            f"; nearest phrasings: {near}" if near else ""
-        )
-    return name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,8 @@ class AnalysisOps(Core):
             t0 = time.perf_counter()
             await self._store(result, analysis, picture, img)
             result.timings.store_ms = _ms(t0)
+        else:
+            result.resources = {}  # nothing was kept, so no URI would resolve
         result.timings.total_ms = _ms(t_start)
         telemetry.record_analysis(result, picture)  # /metrics stage timings, the dashboard feed
         await self._emit_analysis(result)
@@ -81,6 +84,7 @@ class AnalysisOps(Core):
             analysis_id=aid,
             created_at=datetime.now(UTC),
             summary=analysis_summary(analysis, verdicts),
+            object_counts=dict(Counter(o.label for o in analysis.scene.objects)),
             rules=verdicts,
             resources={
                 "analysis": analysis_uri(aid),
@@ -207,6 +211,9 @@ class AnalysisOps(Core):
             raise SceneError(
                 "give exactly one of image, analysis_id or scene",
                 hint="image: a path, URL or base64; analysis_id: from analyze_image; scene: Scene JSON",
+                door_hints={
+                    "cli": "give an IMAGE, --analysis ID (from `mugpos analyze`) or --scene SCENE.json"
+                },
             )
         if scene is not None:
             try:
@@ -224,7 +231,7 @@ class AnalysisOps(Core):
             return await self.get_analysis(analysis_id), None
         assert image is not None
         img = await self.load_image(image)
-        return await self.engine.analyze(img, progress=progress), img
+        return await self.engine.analyze(img, progress=progress, embed=False), img
 
     async def check(
         self,

@@ -18,10 +18,14 @@ from mugpos.results import EngineStatus
 class Mugpos(RuleOps, AnalysisOps, SearchOps):
     """Every operation over one set of settings, models and stores."""
 
-    async def status(self) -> EngineStatus:
+    async def status(self, *, probe: bool = False) -> EngineStatus:
+        """What is running and what is degraded. `probe=True` (the CLI's `mugpos status`) also opens
+        the stores and asks, without loading anything, whether the model weights can be had."""
         eng = self.engine.status()
         stores: dict[str, Any] = {}
         degraded: list[str] = []
+        if probe:
+            degraded.extend(await self._probe(eng))
         for name, store in (("rules", self._rules), ("layouts", self._layouts), ("blobs", self._blobs)):
             health = store.status() if store is not None else None
             stores[name] = health.model_dump(mode="json") if health is not None else {"opened": False}
@@ -36,7 +40,7 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         degraded.extend(p for health in tiers.values() if (p := health.problem()))
         if eng["error"]:
             degraded.append(f"models: {eng['error']}")
-        if "disabled" in eng["embedder"]["note"]:
+        if "disabled" in eng["embedder"]["note"] and not any(d.startswith("embedder") for d in degraded):
             degraded.append(f"embedder {eng['embedder']['note']}")
         return EngineStatus(
             version=__version__,
@@ -54,6 +58,38 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             batching=eng["batching"],
             degraded=degraded,
         )
+
+    async def _probe(self, eng: dict[str, Any]) -> list[str]:
+        """Open every store (a store that falls back says so) and check the weights on disk/online."""
+        import asyncio
+
+        from mugpos.engine.fetch import clip_weights_status, detector_weights_status
+
+        found: list[str] = []
+        for name, opener in (
+            ("rules", self._rule_store),
+            ("layouts", self._layout_store),
+            ("blobs", self._blob_store),
+        ):
+            try:
+                store = await opener()
+                if name == "rules":
+                    await store.list()
+                elif name == "layouts":
+                    await store.count()
+            except Exception as exc:
+                found.append(f"{name} store: {getattr(exc, 'message', None) or type(exc).__name__}")
+        if not eng["detector"]["warm"]:
+            ok, how = await asyncio.to_thread(detector_weights_status, self.settings)
+            eng["detector"]["available"] = how
+            if not ok:
+                found.append(f"detector: {how}")
+        if not eng["embedder"]["warm"]:
+            ok, how = await asyncio.to_thread(clip_weights_status, self.settings)
+            eng["embedder"]["available"] = how
+            if not ok:
+                found.append(f"embedder: {how}")
+        return found
 
     async def aclose(self) -> None:
         if self._keeper is not None:  # the stores first receive what was journalled

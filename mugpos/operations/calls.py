@@ -1,20 +1,39 @@
 """The tool table for doors that take a tool name and a JSON object (the RunPod worker, tests).
 
 `TOOLS` maps each tool name to its argument model and handler; `call_tool` validates and runs one.
-The MCP door publishes the same seven tools as typed functions (`mugpos.mcp_server.tools`) built from
-the same argument descriptions (`mugpos.operations.arguments`).
+The argument models are built from the same annotated types as the MCP tools' parameters
+(`mugpos.operations.arguments`), so both doors accept the same keys with the same descriptions, and
+both refuse a key they do not know, naming the ones they do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mugpos.errors import MugposError
 from mugpos.operations.app import Mugpos
+from mugpos.operations.arguments import (
+    AnalysisIdArg,
+    DetailArg,
+    ExplainTextArg,
+    FiltersArg,
+    ImageArg,
+    KArg,
+    OptionalImageArg,
+    PxPerCmArg,
+    RuleArg,
+    RuleIdArg,
+    RulesArg,
+    RuleTextArg,
+    SceneArg,
+    SearchTextArg,
+    SeverityArg,
+    UseSavedRulesArg,
+)
 from mugpos.operations.core import Outcome, Progress, _first_error
 from mugpos.results import (
     AnalyzeResult,
@@ -25,68 +44,97 @@ from mugpos.results import (
     SearchResult,
     SuggestResult,
 )
-from mugpos.scene.model import Scene
+from mugpos.results.views import compact_analysis, compact_rules, compact_suggestion
 
 
-class AnalyzeArgs(BaseModel):
+def refuse_unknown_keys(model: type[BaseModel], data: Any, what: str) -> None:
+    """Raise a ValueError naming the unknown keys and the known ones (pydantic reports it)."""
+    if isinstance(data, dict):
+        known = set(model.model_fields)
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(model.model_fields)}"
+            )
+
+
+class Args(BaseModel):
+    """Arguments of one tool: unknown keys are refused with the list of known ones."""
+
     model_config = ConfigDict(extra="forbid")
-    image: str = Field(description="local path, http(s) URL, data URI, raw base64, or mugpos:// resource URI")
-    rules: list[str] | None = Field(
-        None, description="extra rules in plain language, checked with the saved ones"
-    )
-    px_per_cm: float | None = Field(
-        None, gt=0, description="known scale; estimated from known objects if omitted"
-    )
-    use_saved_rules: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        refuse_unknown_keys(cls, data, "argument")
+        return data
 
 
-class SuggestArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    image: str | None = None
-    analysis_id: str | None = None
-    scene: Scene | None = None
-    rules: list[str] | None = None
-    use_saved_rules: bool = True
+class AnalyzeArgs(Args):
+    image: ImageArg
+    rules: RulesArg = None
+    px_per_cm: PxPerCmArg = None
+    use_saved_rules: UseSavedRulesArg = True
+    detail: DetailArg = "compact"
 
 
-class SearchArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    image: str | None = None
-    analysis_id: str | None = None
-    text: str | None = None
-    k: int = Field(5, ge=1, le=100)
-    filters: dict[str, Any] | None = None
+class SuggestArgs(Args):
+    image: OptionalImageArg = None
+    analysis_id: AnalysisIdArg = None
+    scene: SceneArg = None
+    rules: RulesArg = None
+    use_saved_rules: UseSavedRulesArg = True
+    detail: DetailArg = "compact"
 
 
-class AddRuleArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str | None = None
-    rule: dict[str, Any] | None = None
-    severity: Literal["critical", "warning", "info"] | None = None
+class SearchArgs(Args):
+    image: OptionalImageArg = None
+    analysis_id: AnalysisIdArg = None
+    text: SearchTextArg = None
+    k: KArg = 5
+    filters: FiltersArg = None
 
 
-class RuleIdArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rule_id: str
+class AddRuleArgs(Args):
+    text: RuleTextArg = None
+    rule: RuleArg = None
+    severity: SeverityArg = None
 
 
-class TextArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str
+class ListRulesArgs(Args):
+    detail: DetailArg = "compact"
 
 
-class NoArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RuleIdArgs(Args):
+    rule_id: RuleIdArg
+
+
+class TextArgs(Args):
+    text: ExplainTextArg
+
+
+def analysis_view(result: AnalyzeResult, detail: str) -> AnalyzeResult:
+    return result if detail == "full" else compact_analysis(result)
+
+
+def suggestion_view(result: SuggestResult, detail: str) -> SuggestResult:
+    return result if detail == "full" else compact_suggestion(result)
+
+
+def rules_view(result: RuleList, detail: str) -> RuleList:
+    return result if detail == "full" else compact_rules(result)
 
 
 async def _t_analyze(app: Mugpos, a: AnalyzeArgs, p: Progress | None) -> Outcome:
-    return await app.analyze(
+    out = await app.analyze(
         a.image, a.rules, px_per_cm=a.px_per_cm, use_saved_rules=a.use_saved_rules, progress=p
     )
+    assert isinstance(out.result, AnalyzeResult)
+    return Outcome(analysis_view(out.result, a.detail), out.picture)
 
 
 async def _t_suggest(app: Mugpos, a: SuggestArgs, p: Progress | None) -> Outcome:
-    return await app.suggest(
+    out = await app.suggest(
         image=a.image,
         analysis_id=a.analysis_id,
         scene=a.scene,
@@ -94,6 +142,8 @@ async def _t_suggest(app: Mugpos, a: SuggestArgs, p: Progress | None) -> Outcome
         use_saved_rules=a.use_saved_rules,
         progress=p,
     )
+    assert isinstance(out.result, SuggestResult)
+    return Outcome(suggestion_view(out.result, a.detail), out.picture)
 
 
 async def _t_search(app: Mugpos, a: SearchArgs, p: Progress | None) -> Outcome:
@@ -108,8 +158,8 @@ async def _t_add(app: Mugpos, a: AddRuleArgs, p: Progress | None) -> Outcome:
     return Outcome(await app.add_rule(a.text, a.rule, a.severity))
 
 
-async def _t_list(app: Mugpos, a: NoArgs, p: Progress | None) -> Outcome:
-    return Outcome(await app.list_rules())
+async def _t_list(app: Mugpos, a: ListRulesArgs, p: Progress | None) -> Outcome:
+    return Outcome(rules_view(await app.list_rules(), a.detail))
 
 
 async def _t_remove(app: Mugpos, a: RuleIdArgs, p: Progress | None) -> Outcome:
@@ -132,7 +182,7 @@ TOOLS: dict[str, ToolSpec] = {
     "suggest_position": ToolSpec(SuggestArgs, SuggestResult, _t_suggest),
     "search_similar_layouts": ToolSpec(SearchArgs, SearchResult, _t_search),
     "add_rule": ToolSpec(AddRuleArgs, RuleInfo, _t_add),
-    "list_rules": ToolSpec(NoArgs, RuleList, _t_list),
+    "list_rules": ToolSpec(ListRulesArgs, RuleList, _t_list),
     "remove_rule": ToolSpec(RuleIdArgs, Removed, _t_remove),
     "explain_rule": ToolSpec(TextArgs, Explanation, _t_explain),
 }
@@ -151,6 +201,6 @@ async def call_tool(
         raise MugposError(
             f"bad arguments for {name}: {_first_error(exc)}",
             code="bad_arguments",
-            hint=f"schema: {spec.args.__name__}",
+            hint=f"arguments of {name}: {', '.join(spec.args.model_fields)}",
         ) from None
     return await spec.handler(app, args, progress)

@@ -65,8 +65,11 @@ class Outcome:
 
 
 class Core:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, any_path: bool = False) -> None:
+        """`any_path=True` for a door whose user names their own files (the CLI): image paths are
+        then read wherever they are; every other door keeps the allowed-folders sandbox."""
         self.settings = settings or get_settings()
+        self.any_path = any_path
         self._cache: DualCache | None = None
         self.engine = Engine(self.settings, cache=self._make_cache())
         self._rules: RuleStore | None = None
@@ -153,7 +156,9 @@ class Core:
     async def load_image(self, ref: str) -> LoadedImage:
         from mugpos.engine.images import load_image
 
-        return await load_image(ref, self.settings, resolver=self._resolve_resource_image)
+        return await load_image(
+            ref, self.settings, resolver=self._resolve_resource_image, any_path=self.any_path
+        )
 
     async def _resolve_resource_image(self, uri: str) -> bytes:
         """`mugpos://analyses/{id}/annotated` or `/original` -> image bytes from the blob store."""
@@ -190,7 +195,11 @@ class Core:
         layouts = await self._layout_store()
         record = await layouts.get(analysis_id)
         if record is None:
-            raise NotFound(f"no stored analysis {analysis_id!r}", hint="analyze_image returns an analysis_id")
+            raise NotFound(
+                f"no stored analysis {analysis_id!r}",
+                hint="analyze_image returns an analysis_id",
+                door_hints={"cli": "`mugpos analyze IMAGE` prints the id it stores ('stored as a-...')"},
+            )
         return record
 
     async def get_analysis(self, analysis_id: str) -> AnalyzeResult:

@@ -40,7 +40,11 @@ class RuleOps(Core):
         store = await self._rule_store()
         removed = await store.remove(rule_id)
         if not removed:
-            raise NotFound(f"no rule with id {rule_id!r}", hint="list_rules shows the ids")
+            raise NotFound(
+                f"no rule with id {rule_id!r}",
+                hint="list_rules shows the ids",
+                door_hints={"cli": "`mugpos rules list` shows the ids"},
+            )
         return Removed(id=rule_id, removed=True)
 
     async def set_rule_enabled(self, rule_id: str, enabled: bool) -> RuleInfo:

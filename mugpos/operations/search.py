@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from mugpos.errors import MugposError
-from mugpos.operations.core import Core, Progress, _ms
+from mugpos.errors import ConfigError, MugposError
+from mugpos.operations.core import Core, Progress, _first_error, _ms
 from mugpos.results import LayoutHit, SearchResult
 from mugpos.results.uris import layout_uri
 
@@ -34,11 +34,13 @@ class SearchOps(Core):
                 hint="search_similar_layouts(text='laptop with a mug on the right')",
             )
         t0 = time.perf_counter()
-        flt = (
-            filters
-            if isinstance(filters, LayoutFilters) or filters is None
-            else LayoutFilters.model_validate(filters)
-        )
+        flt = filters if isinstance(filters, LayoutFilters) or filters is None else _filters(filters)
+        if text is not None and (why := self.engine.embedder_unavailable()) is not None:
+            raise ConfigError(
+                f"search by text needs the CLIP embedder, which is {why}",
+                hint="search by image or analysis_id instead (layouts are compared by arrangement too), "
+                "or enable CLIP: MUGPOS_EMBEDDER=clip with its weights available",
+            )
         await (await self._keeping()).drain()  # analyses answered a moment ago are searchable
         layouts = await self._layout_store()
         embedding = lvec = None
@@ -88,6 +90,28 @@ class SearchOps(Core):
             backend=layouts.status().backend,
             took_ms=_ms(t0),
         )
+
+
+def _filters(raw: dict[str, Any]) -> LayoutFilters:
+    """Validate search filters; an unknown key is an error naming the known ones, never ignored."""
+    from mugpos.stores.layouts import LayoutFilters
+
+    known = ", ".join(LayoutFilters.model_fields)
+    if not isinstance(raw, dict):
+        raise MugposError("filters must be an object", code="bad_filters", hint=f"keys: {known}")
+    unknown = [k for k in raw if k not in LayoutFilters.model_fields]
+    if unknown:
+        raise MugposError(
+            f"unknown filter key {', '.join(map(repr, unknown))}",
+            code="bad_filters",
+            hint=f"filters take: {known}, e.g. {{'labels_all': ['laptop'], 'has_violations': false}}",
+        )
+    try:
+        return LayoutFilters.model_validate(raw)
+    except Exception as exc:
+        raise MugposError(
+            f"bad filters: {_first_error(exc)}", code="bad_filters", hint=f"keys: {known}"
+        ) from None
 
 
 def _one_per_photo(matches: list[Any]) -> list[Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 if TYPE_CHECKING:
     from mugpos.engine.analysis import Analysis
 
@@ -30,3 +32,43 @@ def suggest_summary(suggestions: list[Any], conflicts: list[Any], verdicts: list
         )
     moves = "; ".join(f"{s.object_id}: {s.instruction}" for s in suggestions[:4])
     return moves + (f"; {len(conflicts)} conflicts" if conflicts else "")
+
+
+def text_summary(name: str, result: BaseModel) -> str:
+    """A few short lines a person (or an assistant) reads before the JSON of a tool's result."""
+    d = result.model_dump(mode="json")
+    if name == "analyze_image":
+        res = d.get("resources") or {}
+        line = f"{d['summary']}\nanalysis_id: {d['analysis_id']}"
+        if res:
+            line += f" (stored: {res.get('analysis')}, picture: {res.get('annotated')})"
+        if d.get("warnings"):
+            line += "\nwarnings: " + "; ".join(d["warnings"])
+        return line
+    if name == "suggest_position":
+        return d.get("summary") or f"{len(d['suggestions'])} suggestions, {len(d['conflicts'])} conflicts"
+    if name == "search_similar_layouts":
+        hits = d["results"]
+        top = "; ".join(f"{h['analysis_id']} ({h['score']:.2f}): {h['summary']}" for h in hits[:3])
+        return f"{len(hits)} similar layouts of {d['total_layouts']} stored" + (f": {top}" if top else "")
+    if name == "add_rule":
+        line = f"saved rule {d['id']}: {d['interpretation']}"
+        return line if d["checkable"] else f"{line} (not checkable: {d.get('reason')})"
+    if name == "list_rules":
+        rules = d["rules"]
+        if not rules:
+            return "no saved rules"
+        return f"{len(rules)} saved rules:\n" + "\n".join(
+            f"- {r['id']}: {r['text']} -> {r['interpretation']}{'' if r['enabled'] else ' (disabled)'}"
+            for r in rules
+        )
+    if name == "remove_rule":
+        return f"removed rule {d['id']}"
+    if name == "explain_rule":
+        if d["understood"]:
+            return f"understood ({d.get('via')}): {d.get('interpretation')}"
+        near = "; ".join(d.get("suggestions") or [])
+        return f"not understood: {d.get('reason') or d['text']}" + (
+            f"; nearest phrasings: {near}" if near else ""
+        )
+    return name

@@ -204,7 +204,9 @@ class RuleInterpreter:
             # refused early: never sent to a model
             parse_rule(text if isinstance(text, str) else "", max_chars=self.settings.max_rule_chars)
         try:
-            out = await self.chain().ainvoke(text)
+            # Without a model the chain is the grammar alone: call it directly rather than import
+            # LangChain (seconds on a busy machine) for every CLI run.
+            out = self._grammar(text) if self.settings.rules_llm is None else await self.chain().ainvoke(text)
         except RuleError as exc:
             if self.llm() is not None and "suggestions" not in exc.details:
                 # the model's answer was rejected: report the grammar's suggestions too

@@ -198,45 +198,11 @@ def describe(rule: Rule) -> str:
     sp = rule.subject.describe(plural=True)
     t = rule.target.describe() if rule.target else ""
     thr = _n(rule.threshold_cm)
-    r = rule.relation
-    if r == "min_gap":
-        line = (
-            f"every two {sp} >= {thr} cm apart"
-            if rule.target and rule.target.kind == "each_other"
-            else f"every {s} >= {thr} cm from every {t}"
-        )
-    elif r == "max_gap":
-        line = (
-            f"every two {sp} <= {thr} cm apart"
-            if rule.target and rule.target.kind == "each_other"
-            else f"every {s} <= {thr} cm from the nearest {t}"
-        )
-    elif r == "edge_distance":
-        which = "every edge" if len(rule.edges) == 4 else " and ".join(f"the {e} edge" for e in rule.edges)
-        op = ">=" if rule.bound == "min" else "<="
-        line = f"every {s} {op} {thr} cm from {which} of its surface"
-        if rule.bound == "max":
-            line = f"every {s} <= {thr} cm from the nearest of {which} of its surface"
-    elif r == "side":
-        where = (
-            "the centre"
-            if rule.region == "center"
-            else f"the {rule.region} " + ("corner" if "-" in (rule.region or "") else "half")
-        )
-        frame = "the image" if rule.frame == "image" else "its surface"
-        line = f"every {s} {'not ' if rule.negated else ''}in {where} of {frame}"
-    elif r == "relative":
-        d = (rule.direction or "").replace("_", " ")
-        d = {"left of": "to the left of", "right of": "to the right of"}.get(d, d)
-        line = f"every {s} {'not ' if rule.negated else ''}{d} every {t}"
-    elif r == "on_surface":
-        line = f"every {s} {'not ' if rule.negated else ''}standing on a table"
-    elif r == "count":
-        op = "at most" if rule.bound == "max" else "at least"
-        line = f"{op} {rule.count} {s if rule.count == 1 else sp} in the scene"
-    elif r == "align":
-        axis = "row (centres level)" if rule.axis == "row" else "column (centres in line)"
-        line = f"all {sp} in one {axis}, within {thr} cm of the median line"
+    from mugpos.rules import relations  # the relation modules import this one: resolved at call time
+
+    mod = relations.BY_KIND.get(rule.relation)
+    if mod is not None and rule.relation != "other":
+        line = mod.describe(rule, s, sp, t, thr)
     else:
         line = f"{s}: {rule.text.strip() or 'a rule about things the detector cannot see'}"
     if rule.context:

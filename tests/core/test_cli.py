@@ -82,7 +82,7 @@ def test_check_and_suggest_on_a_scene_file(app_env: dict[str, str], tmp_path: Pa
     path.write_text(json.dumps(scene))
     rule = "Keep mugs at least 6 inches away from laptops"
     res = run(["check", "--scene", str(path), "--rule", rule, "--json"], app_env)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # DESIGN.md: 1 when check finds a violated rule
     verdict = json.loads(res.stdout)["rules"][0]
     assert verdict["status"] == "violated"
     v = verdict["violations"][0]

@@ -149,7 +149,7 @@ async def test_suggest_for_a_stored_analysis_and_tool_table(
         # On the plane no edge is in view, so distances are lower bounds only: 1 cm is certainly
         # kept, 5 cm cannot be judged, and nothing is moved on a border's say-so.
         await call_tool(app, "add_rule", {"text": "Keep mugs at least 1 cm from the edge of the table"})
-        sug = await call_tool(app, "suggest_position", {"analysis_id": aid})
+        sug = await call_tool(app, "suggest_position", {"analysis_id": aid, "detail": "full"})
         res = sug.result
         [m] = res.rules[0].measurements  # type: ignore[attr-defined]
         assert res.rules[0].status == "satisfied" and m.measured_cm is None  # type: ignore[attr-defined]

@@ -130,7 +130,7 @@ def assert_same_as_mcp(worker_out: dict[str, Any], local: dict[str, Any], tool: 
 @pytest.mark.anyio
 async def test_test_input_analyze_image_matches_call_tool(tmp_path: Path, in_process) -> None:
     photo = str(DATA / "photos" / "coffee.png")
-    job = {"input": {"tool": "analyze_image", "arguments": {"image": photo}}}
+    job = {"input": {"tool": "analyze_image", "arguments": {"image": photo, "detail": "full"}}}
     proc, wall = run_test_input(job, tmp_path / "worker")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "completed successfully" in proc.stdout  # the SDK's own local-mode verdict
@@ -140,7 +140,9 @@ async def test_test_input_analyze_image_matches_call_tool(tmp_path: Path, in_pro
     cup = next(o for o in out["result"]["scene"]["objects"] if o["label"] == "cup")
     x1, y1, x2, y2 = cup["box"]
     assert abs(x1 - 170) < 25 and abs(y1 - 17) < 25 and abs(x2 - 424) < 25 and abs(y2 - 325) < 25
-    assert_same_as_mcp(out, await in_process("analyze_image", {"image": photo}), "analyze_image")
+    assert_same_as_mcp(
+        out, await in_process("analyze_image", {"image": photo, "detail": "full"}), "analyze_image"
+    )
 
     timeline = cold_start(proc.stderr)
     stages = timeline["stages_s"]

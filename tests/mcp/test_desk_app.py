@@ -20,6 +20,7 @@ import pytest
 from testkit import open_mcp_client
 
 from mugpos.mcp_server.desk_app import DESK_URI, UI_TOOLS
+from mugpos.scene.model import Scene
 
 pytestmark = pytest.mark.anyio
 HOST_DIR = Path(__file__).parent / "apps_host"
@@ -104,6 +105,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
         done = await client.call_tool("analyze_image", arguments)
         assert not done.is_error, done.content
         assert any(v["status"] == "violated" for v in done.structured_content["rules"])  # cup at center
+        aid = done.structured_content["analysis_id"]
         setup = {"html": html, "arguments": arguments, "result": dump(done)}
         files = {
             "host.html": ((HOST_DIR / "host.html").read_bytes(), "text/html"),
@@ -173,7 +175,9 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 assert recheck["name"] == "suggest_position" and "scene" in recheck["arguments"]
                 assert recheck["arguments"]["rules"] == [RULE]
                 moved = {o["id"]: tuple(o["box"]) for o in recheck["arguments"]["scene"]["objects"]}
-                before = {o.id: tuple(o.box) for o in app_scene(done)}
+                # analyze_image is compact (no scene): the view read the stored analysis, so do we.
+                stored = json.loads((await client.read_resource(f"mugpos://analyses/{aid}")).contents[0].text)
+                before = {o.id: tuple(o.box) for o in Scene.model_validate(stored["scene"]).objects}
                 assert moved["cup-1"][0] < before["cup-1"][0] - 100  # dragged left, in image pixels
                 assert moved["dining-table-1"] == before["dining-table-1"]  # nothing else moved
                 # The view shows what the tool answered for the new place (satisfied, or uncertain
@@ -194,9 +198,3 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
                 assert not errors, errors
             finally:
                 await browser.close()
-
-
-def app_scene(result: Any) -> list[Any]:
-    from mugpos.scene.model import Scene
-
-    return Scene.model_validate(result.structured_content["scene"]).objects

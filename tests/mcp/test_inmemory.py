@@ -68,7 +68,8 @@ async def test_analyze_suggest_search_and_resources(app: Any, coffee_png: Path, 
         data = analyzed.structured_content
         assert _size(analyzed) < 1024 * 1024
         cup = data["mugs"][0]
-        box = next(o["box"] for o in data["scene"]["objects"] if o["id"] == cup["object_id"])
+        box = cup["box"]  # compact by default: the mugs' boxes, not every object's
+        assert data["detail"] == "compact" and data["scene"] is None and data["object_counts"]["cup"] >= 1
         assert abs(box[0] - 170) < 25 and abs(box[2] - 424) < 25  # the cup the README documents
         assert data["scale"]["px_per_cm"] > 0
         text = [c.text for c in analyzed.content if c.type == "text"]

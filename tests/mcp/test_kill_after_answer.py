@@ -81,7 +81,9 @@ async def analyze_then_kill(env: dict[str, str], image: Path) -> dict[str, objec
                 assert proc.poll() is None and time.time() < deadline, "the server did not come up"
                 time.sleep(0.05)
         async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp")) as client:
-            res = await client.call_tool("analyze_image", {"image": str(image), "use_saved_rules": False})
+            res = await client.call_tool(
+                "analyze_image", {"image": str(image), "use_saved_rules": False, "detail": "full"}
+            )
             proc.send_signal(signal.SIGKILL)  # right after the answer: no shutdown, no flush
         assert not res.is_error, res.content
         return res.structured_content or {}

@@ -100,3 +100,8 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
 
 def message(rule: Rule, m: Any) -> str:
     return f"{m.object_id} is {fmt(m)} off the line; tolerance {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    axis = "row (centres level)" if rule.axis == "row" else "column (centres in line)"
+    return f"all {sp} in one {axis}, within {thr} cm of the median line"

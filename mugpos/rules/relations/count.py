@@ -88,3 +88,8 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
 
 def message(rule: Rule, m: Any) -> str:
     return f"{m.object_id} is beyond the limit: {rule.interpretation}"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    op = "at most" if rule.bound == "max" else "at least"
+    return f"{op} {rule.count} {s if rule.count == 1 else sp} in the scene"

@@ -147,3 +147,10 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
 def message(rule: Rule, m: Any) -> str:
     op = "at least" if rule.bound == "min" else "within"
     return f"{m.object_id} is {fmt(m)} from the table edge; needs {op} {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    which = "every edge" if len(rule.edges) == 4 else " and ".join(f"the {e} edge" for e in rule.edges)
+    if rule.bound == "max":
+        return f"every {s} <= {thr} cm from the nearest of {which} of its surface"
+    return f"every {s} >= {thr} cm from {which} of its surface"

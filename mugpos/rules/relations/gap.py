@@ -247,3 +247,11 @@ def message(rule: Rule, m: Any) -> str:
     if rule.relation == "min_gap":
         return f"{m.object_id} is {fmt(m)} from {other}; needs at least {m.required_cm:g} cm"
     return f"{m.object_id} is {fmt(m)} from {other}; must be within {m.required_cm:g} cm"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    """The one-line restatement ('every mug >= 15.24 cm from every laptop')."""
+    each = rule.target is not None and rule.target.kind == "each_other"
+    if rule.relation == "min_gap":
+        return f"every two {sp} >= {thr} cm apart" if each else f"every {s} >= {thr} cm from every {t}"
+    return f"every two {sp} <= {thr} cm apart" if each else f"every {s} <= {thr} cm from the nearest {t}"

@@ -73,3 +73,7 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
 
 def message(rule: Rule, m: Any) -> str:
     return f"{m.object_id} is {'on' if rule.negated else 'not on'} a table"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    return f"every {s} {'not ' if rule.negated else ''}standing on a table"

@@ -121,3 +121,9 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
 def message(rule: Rule, m: Any) -> str:
     d = (rule.direction or "").replace("_", " ")
     return f"{m.object_id} is {'' if rule.negated else 'not '}{d} {m.other_id or 'its target'}"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    d = (rule.direction or "").replace("_", " ")
+    d = {"left of": "to the left of", "right of": "to the right of"}.get(d, d)
+    return f"every {s} {'not ' if rule.negated else ''}{d} every {t}"

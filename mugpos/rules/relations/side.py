@@ -197,3 +197,10 @@ def message(rule: Rule, m: Any) -> str:
     if rule.negated:
         return f"{m.object_id} stands in the {rule.region} area it should avoid"
     return f"{m.object_id} is {m.measured_cm} cm outside the {rule.region} area"
+
+
+def describe(rule: Rule, s: str, sp: str, t: str, thr: str) -> str:
+    region = rule.region or ""
+    where = "the centre" if region == "center" else f"the {region} " + ("corner" if "-" in region else "half")
+    frame = "the image" if rule.frame == "image" else "its surface"
+    return f"every {s} {'not ' if rule.negated else ''}in {where} of {frame}"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mugpos.errors import MugposError
 from mugpos.scene.geometry import box_gap, surface_for
@@ -147,10 +147,32 @@ class LayoutRecord(BaseModel):
 
 
 class LayoutFilters(BaseModel):
-    labels_all: list[str] = Field(default_factory=list, description="every one of these objects present")
-    has_violations: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    """What a stored layout must have to be returned; an unknown key is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels_all: list[str] = Field(
+        default_factory=list,
+        description="COCO labels that must all be present, e.g. ['laptop', 'cup']",
+    )
+    has_violations: bool | None = Field(
+        None, description="true: only layouts where a rule was violated; false: only clean ones"
+    )
+    since: datetime | None = Field(
+        None, description="analysed at or after (ISO 8601), e.g. '2026-12-01T00:00:00Z'"
+    )
+    until: datetime | None = Field(
+        None, description="analysed before (ISO 8601), e.g. '2026-12-02T00:00:00Z'"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (unknown := [k for k in data if k not in cls.model_fields]):
+            raise ValueError(
+                f"unknown filter key {', '.join(map(repr, unknown))}; known: {', '.join(cls.model_fields)}"
+            )
+        return data
 
 
 class LayoutMatch(BaseModel):
