@@ -47,7 +47,7 @@ def test_inspector_lists_everything(inspector: Path, app_env: dict[str, str]) ->
     assert tools == {"analyze_image", "suggest_position", "search_similar_layouts", "add_rule", "list_rules",
                      "remove_rule", "explain_rule"}  # fmt: skip
     resources = {r["uri"] for r in _inspect(inspector, env, "--method", "resources/list")["resources"]}
-    assert resources == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary"}
+    assert resources == {"mugpos://rules", "mugpos://status", "mugpos://vocabulary", "ui://mugpos/desk.html"}
     templates = _inspect(inspector, env, "--method", "resources/templates/list")["resourceTemplates"]
     assert "mugpos://analyses/{analysis_id}/annotated" in {t["uriTemplate"] for t in templates}
     prompts = {p["name"] for p in _inspect(inspector, env, "--method", "prompts/list")["prompts"]}
