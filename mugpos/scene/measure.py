@@ -39,9 +39,18 @@ from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
-from mugpos.scene.plane import TABLE_BORDER_FRAC, PlaneFit, cut_sides, fit_plane, predicted_boxes
+from mugpos.scene.plane import (
+    BOX_SIGMA_PX,
+    BOX_SIGMA_REL,
+    TABLE_BORDER_FRAC,
+    PlaneFit,
+    cut_sides,
+    fit_plane,
+    predicted_boxes,
+)
 from mugpos.scene.priors import template
 
+TABLE_TURN_DEG = 6.0  # how far a desk may be turned against the camera (1 sigma), unseen in a box
 RANGE_PCT = 95.0  # the central share of samples a range covers
 SURE = 0.95  # share of samples that must agree before a yes/no is not "uncertain"
 EPS_CM = 1e-9
@@ -132,6 +141,10 @@ class _Surf:
     info: TableSurface
     rect: F  # (K, 4): x1, y1, x2, y2 per sample; an edge the photo does not show is -inf / +inf
     visible: F  # (K, 4): where the photo stops showing the table (finite where known)
+    # Where each side was read (the corner the box touches): y for left/right, x for front/back.
+    refs: F | None = None  # (K, 4)
+    # A box cannot tell how the table is turned against the camera: tan of a turn per sample.
+    turn: F | None = None  # (K,)
 
 
 @dataclass
@@ -183,7 +196,14 @@ class Desk:
         fcol, tcol, sign = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}[
             edge
         ]
-        return (f[:, fcol] - s.visible[:, tcol]) * sign
+        d = (f[:, fcol] - s.visible[:, tcol]) * sign
+        if s.refs is not None and s.turn is not None and s.info.edges[edge].seen:
+            # The side is a line through the corner it was read at, turned by an unknown angle:
+            # the farther the object stands from that corner along the side, the less sure.
+            along = (f[:, 1] + f[:, 3]) / 2 if edge in ("left", "right") else (f[:, 0] + f[:, 2]) / 2
+            with np.errstate(invalid="ignore"):
+                d = d - np.abs(along - s.refs[:, tcol]) * s.turn
+        return d
 
     def edge_distance(self, object_id: str, edge: EdgeName) -> EdgeDistance:
         """From the footprint to one edge of its table, inward positive; a cut edge: lower bound."""
@@ -284,7 +304,16 @@ class Desk:
         """The best fit alone, without its uncertainty samples: ~100x cheaper per question, for
         search loops that judge thousands of candidate spots by the best estimate."""
         fit = replace(self.fit, samples=self.fit.samples[:1])
-        surfaces = {k: _Surf(v.info, v.rect[:1], v.visible[:1]) for k, v in self.surfaces.items()}
+        surfaces = {
+            k: _Surf(
+                v.info,
+                v.rect[:1],
+                v.visible[:1],
+                None if v.refs is None else v.refs[:1],
+                None if v.turn is None else v.turn[:1],
+            )
+            for k, v in self.surfaces.items()
+        }
         return replace(self, fit=fit, feet={k: v[:1] for k, v in self.feet.items()}, surfaces=surfaces)
 
     def moved(self, object_id: str, dx_cm: float, dy_cm: float) -> Desk:
@@ -422,16 +451,24 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     """A detected table's footprint: its box's corners on the plane, each side seen or cut."""
     W, H = float(scene.image.width), float(scene.image.height)
     cut = cut_sides(t.box, W, H, TABLE_BORDER_FRAC)
-    x1, y1, x2, y2 = t.box
-    v_row = min(y2, H - 1.0)  # the nearest visible row
+    # A table's box is as unsure as any detector box (a side the frame cuts stays on the frame):
+    # each sample reads the sides a little differently, the best estimate reads them as given.
+    k = len(fit.samples)
+    noise = np.random.default_rng(11).standard_normal((k, 4))
+    noise[0] = 0.0
+    sig = np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX
+    jit = np.where(np.array(cut), 0.0, noise * sig)
+    x1, y1, x2, y2 = (t.box[i] + jit[:, i] for i in range(4))
+    v_row = np.minimum(y2, H - 1.0)  # the nearest visible row
     # A rectangle seen in perspective is a trapezoid: its side meets the box at the near corner
     # when that side lies left (right) of the picture's centre, else at the far corner.
-    xl, xr = _side(fit, x1, v_row, y1, x1 <= fit.cx), _side(fit, x2, v_row, y1, x2 >= fit.cx)
+    near_l, near_r = t.box[0] <= fit.cx, t.box[2] >= fit.cx
+    xl, xr = _side(fit, x1, v_row, y1, near_l), _side(fit, x2, v_row, y1, near_r)
     _, yf = fit.ground((x1 + x2) / 2, v_row)
     _, yb = fit.ground((x1 + x2) / 2, y1)
     beyond = not np.isfinite(yb[0])
     if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
-        _, yb = fit.ground((x1 + x2) / 2, max(y1, _horizon_safe(fit, H)))
+        _, yb = fit.ground((x1 + x2) / 2, np.maximum(y1, _horizon_safe(fit, H)))
     visible = np.column_stack([xl, yf, xr, yb])
     seen = {"left": not cut[0], "back": not (cut[1] or beyond), "right": not cut[2], "front": not cut[3]}
     rect = visible.copy()
@@ -462,10 +499,17 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
         edges=edges,
         note=note,
     )  # type: ignore[arg-type]
-    return _Surf(info, rect, visible)
+    mid = (visible[:, 0] + visible[:, 2]) / 2
+    yl = yf if near_l else yb
+    yr = yf if near_r else yb
+    refs = np.column_stack([yl, mid, yr, mid])
+    # A desk is rarely square to the camera: a 6-degree (1 sigma) turn, 0 for the best estimate.
+    turn = np.abs(np.tan(np.radians(TABLE_TURN_DEG) * np.random.default_rng(7).standard_normal(k)))
+    turn[0] = 0.0
+    return _Surf(info, rect, visible, refs, turn)
 
 
-def _side(fit: PlaneFit, u: float, near_row: float, far_row: float, near: bool) -> F:
+def _side(fit: PlaneFit, u: F, near_row: F, far_row: F, near: bool) -> F:
     x, _ = fit.ground(u, near_row if near else far_row)
     if not near and not np.isfinite(x[0]):  # the far row is above the horizon: use the near one
         x, _ = fit.ground(u, near_row)

@@ -111,11 +111,12 @@ class PlaneFit:
         k = 3 + 3 * i
         return self.samples[:, k], self.samples[:, k + 1], np.exp(self.samples[:, k + 2])
 
-    def ground(self, u: float, v: float) -> tuple[F, F]:
+    def ground(self, u: float | F, v: float | F) -> tuple[F, F]:
         """The table point a pixel shows, per sample (top-down: exact, y up the picture)."""
         if self.kind == "top_down":
             assert self.ppc is not None
-            return np.array([u / self.ppc]), np.array([(2 * self.cy - v) / self.ppc])
+            uu, vv = np.atleast_1d(np.asarray(u, float)), np.atleast_1d(np.asarray(v, float))
+            return uu / self.ppc, (2 * self.cy - vv) / self.ppc
         return ground(u, v, self.theta, self.h, self.f, self.cx, self.cy)
 
 
