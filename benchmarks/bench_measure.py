@@ -339,6 +339,7 @@ class Tally:
     wrong: int = 0
     unsure: int = 0
     errors: list[float] = field(default_factory=list)
+    covered: list[bool] = field(default_factory=list)  # the truth inside range_cm (calibration)
 
     def add(self, got: str, want: str) -> None:
         if got == want:
@@ -355,6 +356,7 @@ class Tally:
             self.unsure + o.unsure,
         )
         self.errors += o.errors
+        self.covered += o.covered
 
     @property
     def n(self) -> int:
@@ -368,6 +370,7 @@ class Tally:
         return (
             f"{self.n:5d}  {100 * self.right / n:5.1f}% {100 * self.wrong / n:5.1f}% {100 * self.unsure / n:5.1f}%"
             f"  err {100 * med:5.1f}% / {100 * p90:5.1f}%"
+            + (f"  in range {100 * sum(self.covered) / len(self.covered):5.1f}%" if self.covered else "")
         )
 
 
@@ -437,6 +440,9 @@ def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
         out[kind].add(m.status, want)
         if kind == "gap" and m.measured_cm is not None and true >= 5:
             out[kind].errors.append(abs(m.measured_cm - true) / true)
+        if kind == "gap" and m.range_cm is not None:
+            lo, hi = m.range_cm
+            out[kind].covered.append((lo is None or lo <= true) and (hi is None or true <= hi))
         # the old method: one scale, 2D boxes, the photo's border as the edge
         ob = scene.get(a)
         assert ob is not None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -181,17 +182,20 @@ class _Problem:
     n_cam_res: int = 0
 
     def full(self, p: F) -> F:
-        cam = self.fixed.copy()
-        cam[self.free] = p[: int(self.free.sum())]
-        return np.concatenate([cam, p[int(self.free.sum()) :]])
+        """Fitted parameters (.., m) -> full rows (.., 3 + 3n), the fixed camera values filled in."""
+        p = np.asarray(p)
+        nf = int(self.free.sum())
+        cam = np.broadcast_to(self.fixed, (*p.shape[:-1], 3)).copy()
+        cam[..., self.free] = p[..., :nf]
+        return np.concatenate([cam, p[..., nf:]], axis=-1)
 
     def box_residuals(self, cam: F, xs: F, ys: F, ls: F) -> F:
-        """(n, 4) box residuals in sigmas; cam = (elevation, log h, log f)."""
+        """(.., n, 4) box residuals in sigmas; cam = (.., 3): elevation, log h, log f per row."""
         o = self.obs
+        cam = np.asarray(cam)
         pred = predicted_boxes(
-            np.asarray(cam[0]), np.exp(np.asarray(cam[1])), np.exp(np.asarray(cam[2])), xs, ys, np.exp(ls), o.pts,
-            self.cx, self.cy,
-        )  # fmt: skip
+            cam[..., 0], np.exp(cam[..., 1]), np.exp(cam[..., 2]), xs, ys, np.exp(ls), o.pts, self.cx, self.cy
+        )
         r = (pred - o.boxes) / o.sigma
         # A side the frame cuts only says the object reaches at least that far.
         one_sided = np.where(_LO_SIDE, np.maximum(r, 0.0), np.minimum(r, 0.0))
@@ -212,28 +216,28 @@ class _Problem:
     def jacobian(self, p: F) -> F:
         """Forward differences, batched: each object's boxes depend only on the camera and its own
         three parameters, so one evaluation per camera parameter and one per object parameter
-        (moving every object at once) gives the whole Jacobian, whatever the number of objects."""
+        (moving every object at once) gives the whole Jacobian, whatever the number of objects.
+        All of them (and the base point) are stacked into one vectorised projection."""
         cam, xs, ys, ls = self._split(p)
         n, nc = len(xs), int(self.free.sum())
-        r0 = self.box_residuals(cam, xs, ys, ls)
+        ks = np.flatnonzero(self.free)
+        steps = (1e-3 * (1 + np.abs(xs)), 1e-3 * (1 + np.abs(ys)), np.full(n, 1e-4))
+        b = 1 + nc + 3
+        cams = np.tile(cam, (b, 1))
+        objs = np.tile(np.stack([xs, ys, ls]), (b, 1, 1))  # (b, 3, n)
+        for j, k in enumerate(ks):
+            cams[1 + j, k] += _STEPS[k]
+        for k in range(3):
+            objs[1 + nc + k, k] += steps[k]
+        r = self.box_residuals(cams, objs[:, 0], objs[:, 1], objs[:, 2])  # (b, n, 4)
+        r0 = r[0]
         jac = np.zeros((5 * n + nc, nc + 3 * n))
         rows = np.arange(4 * n)
-        for j, k in enumerate(np.flatnonzero(self.free)):
-            step = _STEPS[k]
-            c = cam.copy()
-            c[k] += step
-            jac[: 4 * n, j] = ((self.box_residuals(c, xs, ys, ls) - r0) / step).ravel()
+        for j, k in enumerate(ks):
+            jac[: 4 * n, j] = ((r[1 + j] - r0) / _STEPS[k]).ravel()
             jac[5 * n + j, j] = 1.0 / self.cam_prior[k, 1]
-        for k, (step, args) in enumerate(
-            (
-                (1e-3 * (1 + np.abs(xs)), (xs, ys, ls)),
-                (1e-3 * (1 + np.abs(ys)), (xs, ys, ls)),
-                (1e-4, (xs, ys, ls)),
-            )
-        ):
-            moved = [a.copy() for a in args]
-            moved[k] = moved[k] + step
-            d = (self.box_residuals(cam, *moved) - r0) / np.broadcast_to(step, (n,))[:, None]
+        for k in range(3):
+            d = (r[1 + nc + k] - r0) / steps[k][:, None]
             jac[rows, nc + 3 * (rows // 4) + k] = d.ravel()
         jac[4 * n + np.arange(n), nc + 3 * np.arange(n) + 2] = 1.0 / self.spreads
         return jac
@@ -252,7 +256,7 @@ class _Problem:
         allr = np.concatenate([r.reshape(len(q), -1), size, prior], axis=1)
         return 0.5 * ROBUST_SCALE**2 * np.sum(_rho(allr), axis=1)
 
-    @property
+    @cached_property
     def spreads(self) -> F:
         return np.array([pr.spread for pr in self.obs.priors])
 
@@ -383,7 +387,7 @@ def _posterior_samples(prob: _Problem, x: F, cov: F, best_cost: float, temper: f
     z = rng.standard_normal((N_DRAWS, len(x)))
     lo, hi = _bounds(prob, len(prob.obs.ids))
     draws = np.clip(x + z @ root.T, lo, hi)
-    full = np.array([prob.full(row) for row in draws])
+    full = prob.full(draws)
     with np.errstate(over="ignore", invalid="ignore"):
         cost = prob.batch_cost(full)
         logw = -(cost - best_cost) / temper + 0.5 * np.sum(z * z, axis=1)
