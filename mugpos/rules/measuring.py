@@ -91,6 +91,34 @@ def involves(rule: Rule, label: str) -> bool:
     return rule.target is not None and rule.target.selects(label)
 
 
+def box_region_offset(box: Box, frame: Box, region: str) -> tuple[float, bool]:
+    """Pixels the whole box must move to lie inside `region` of `frame`, and whether it does.
+
+    "In the right half of the image" means the whole mug, as on the table plane (DESIGN: halves
+    and sides take the whole footprint): a mug straddling the midline is outside both halves.
+    """
+    bx1, by1, bx2, by2 = box
+    x1, y1, x2, y2 = frame
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+    dx = dy = 0.0
+    parts = region.split("-") if region != "center" else ["center"]
+    for part in parts:
+        if part == "left":
+            dx = max(bx2 - mx, 0.0)
+        elif part == "right":
+            dx = max(mx - bx1, 0.0)
+        elif part == "back":
+            dy = max(by2 - my, 0.0)
+        elif part == "front":
+            dy = max(my - by1, 0.0)
+        elif part == "center":
+            ax1, ax2 = x1 + (x2 - x1) / 3, x1 + 2 * (x2 - x1) / 3
+            ay1, ay2 = y1 + (y2 - y1) / 3, y1 + 2 * (y2 - y1) / 3
+            dx = max(ax1 - bx1, bx2 - ax2, 0.0)
+            dy = max(ay1 - by1, by2 - ay2, 0.0)
+    return (dx * dx + dy * dy) ** 0.5, dx == 0 and dy == 0
+
+
 def region_offset(cx: float, cy: float, frame: Box, region: str) -> tuple[float, bool]:
     """Pixels the point must move to enter `region` of `frame`, and whether it is inside.
 

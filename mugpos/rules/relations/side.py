@@ -17,9 +17,8 @@ from mugpos.rules.measuring import (
     Item,
     Layout,
     Meas,
-    center,
+    box_region_offset,
     from_truth,
-    region_offset,
 )
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
@@ -92,13 +91,36 @@ def _inside(region: str, R: tuple[float, float, float, float], X: A, Y: A, w: fl
 
 
 def _image_inside(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
-    u, v, ok = ctx.desk.to_pixels(X + ctx.w / 2, Y + ctx.d / 2)
-    W, H = ctx.desk.scene.image.width, ctx.desk.scene.image.height
+    """Whether the mug's whole box in the photo lies in the rule's part of the image, for each
+    candidate footprint corner (X, Y). The box is the footprint's projected corners widened by
+    the margins the mug's real box has around its projected footprint now (its height above the
+    back edge, mostly), scaled with the projected width: the same whole-box test the evaluator
+    applies to the measured box."""
+    desk = ctx.desk
+    W, H = desk.scene.image.width, desk.scene.image.height
+
+    def corners(x: A, y: A) -> tuple[A, A, A, A, B]:
+        us, vs, oks = zip(
+            *(desk.to_pixels(x + ox, y + oy) for ox in (0.0, ctx.w) for oy in (0.0, ctx.d)), strict=True
+        )
+        u, v = np.stack(us), np.stack(vs)
+        return u.min(0), v.min(0), u.max(0), v.max(0), np.logical_and.reduce(oks)
+
+    x0, y0 = np.array([ctx.start[0]]), np.array([ctx.start[1]])
+    u1s, v1s, u2s, v2s, _ = corners(x0, y0)
+    obj = desk.scene.get(ctx.mug_id)
+    assert obj is not None
+    bx1, by1, bx2, by2 = obj.box
+    width0 = max(float(u2s[0] - u1s[0]), 1e-6)
+    u1, v1, u2, v2, ok = corners(X, Y)
+    k = (u2 - u1) / width0
+    box = (u1 - (u1s[0] - bx1) * k, v1 - (v1s[0] - by1) * k, u2 + (bx2 - u2s[0]) * k, v2 + (by2 - v2s[0]) * k)
     region = rule.region or "center"
     if region == "center":
-        return ok & (u > W / 3) & (u < 2 * W / 3) & (v > H / 3) & (v < 2 * H / 3)
+        return ok & (box[0] >= W / 3) & (box[2] <= 2 * W / 3) & (box[1] >= H / 3) & (box[3] <= 2 * H / 3)
     for part in region.split("-"):
-        ok = ok & {"left": u < W / 2, "right": u > W / 2, "front": v > H / 2, "back": v < H / 2}[part]
+        ok = ok & {"left": box[2] <= W / 2, "right": box[0] >= W / 2, "front": box[1] >= H / 2,
+                   "back": box[3] <= H / 2}[part]  # fmt: skip
     return ok
 
 
@@ -164,7 +186,7 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     out = []
     for s in [s for s in subj if only is None or only == s.id]:
         if rule.frame == "image":
-            off, inside = region_offset(*center(s.box), lay.image_box, rule.region or "center")
+            off, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
             ok = inside != rule.negated
             st = "satisfied" if ok else "violated"
             out.append(Meas(s.id, measured_cm=lay.cm(off), required_cm=0.0, ok=ok, status=st))
