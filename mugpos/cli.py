@@ -325,7 +325,7 @@ async def _command(app: Mugpos, args: argparse.Namespace) -> int:
 
 
 EXAMPLE_RULES = (
-    "Keep mugs in the right half of the image",
+    "Keep mugs in the left half of the image",
     "Keep mugs at least 6 inches away from laptops",
 )
 

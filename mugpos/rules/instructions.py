@@ -113,8 +113,8 @@ def instruction(ctx: Ctx, target: tuple[float, ...], dx: float, dy: float, rules
     edge = _edge(ctx, target)
     if edge:
         place.append(edge)
-    if not place:
-        place.append("on the table")
     if not parts:
-        return f"Nudge the {what} to stand " + ", ".join(place)
+        return f"Nudge the {what} to stand " + ", ".join(place or ["on the table"])
+    if not place:  # nothing else in view to name: say the move and that it stays on the table
+        return f"Move the {what} " + " and ".join(parts) + ", staying on the table"
     return f"Move the {what} " + " and ".join(parts) + ", to " + ", ".join(place)

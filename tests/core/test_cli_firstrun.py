@@ -21,7 +21,7 @@ import pytest
 
 OFFLINE_VARS = ("MUGPOS_OFFLINE", "HF_HUB_OFFLINE", "YOLO_OFFLINE")
 EDGE_RULE = "Keep mugs at least 6 inches away from laptops"
-MOVE_RULE = "Keep mugs in the right half of the image"  # coffee.png: the cup stands in the middle
+MOVE_RULE = "Keep mugs in the left half of the image"  # coffee.png: the cup stands in the middle
 
 
 def run(args: list[str], env: dict[str, str], *, drop: tuple[str, ...] = (), timeout: float = 240) -> Any:
