@@ -131,7 +131,9 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
         events = await collect(
             client,
             message(
-                photo_part(coffee_png), new_text_part("keep mugs in the left half"), metadata={"report": True}
+                photo_part(coffee_png),
+                new_text_part("keep mugs in the left half of the image"),
+                metadata={"report": True},
             ),
         )
     task = final_task(events)
@@ -139,7 +141,7 @@ async def test_blocking_call_returns_the_finished_task_with_json_and_picture(
     photo = next(a for a in task.artifacts if a.name == "photo-1-analysis")
     analysis = data_of(photo.parts[0])
     assert analysis["mugs"] and analysis["analysis_id"].startswith("a-")
-    assert analysis["rules"][0]["text"] == "keep mugs in the left half"
+    assert analysis["rules"][0]["text"] == "keep mugs in the left half of the image"
     picture = photo.parts[1]
     assert picture.media_type == "image/jpeg" and picture.raw[:3] == b"\xff\xd8\xff"
     assert picture.filename == "photo-1-annotated.jpeg"

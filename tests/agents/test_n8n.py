@@ -118,8 +118,8 @@ async def test_real_analysis_events_reach_n8n_signed_and_a_wrong_secret_is_refus
     assert dispatcher is not None
     dispatcher.start()
     try:
-        analysis = (await app.analyze(str(coffee_png), ["keep mugs in the left half"])).result
-        await app.suggest(analysis_id=analysis.analysis_id, rules=["keep mugs in the left half"])
+        analysis = (await app.analyze(str(coffee_png), ["keep mugs in the left half of the image"])).result
+        await app.suggest(analysis_id=analysis.analysis_id, rules=["keep mugs in the left half of the image"])
         counts = await _drained(dispatcher)
     finally:
         await dispatcher.aclose()

@@ -88,7 +88,7 @@ async def real_analysis(
     settings = Settings(_env_file=None, detector_weights=str(onnx_weights), embedder="none",
                         data_dir=tmp_path / "data", allowed_dirs=[test_data], threads=2)  # fmt: skip
     app = Mugpos(settings)
-    rules = ["keep mugs in the left half", "keep mugs at least 30 cm from the table edge"]
+    rules = ["keep mugs in the left half of the image", "keep mugs in the front half of the image"]
     try:
         out = await app.analyze(str(coffee_png), rules)
         analysis = out.result.model_dump(mode="json")

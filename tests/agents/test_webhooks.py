@@ -220,7 +220,7 @@ async def test_the_served_app_sends_events_of_an_a2a_analysis(agent_settings, co
         assert len(app.event_sinks) == 1
         client = await a2a_client(url, None, streaming=False)
         parts = [new_raw_part(coffee_png.read_bytes(), media_type="image/png", filename="coffee.png"),
-                 new_text_part("keep mugs in the left half")]  # fmt: skip
+                 new_text_part("keep mugs in the left half of the image")]  # fmt: skip
         request = SendMessageRequest(message=Message(role=Role.ROLE_USER, message_id="m-1", parts=parts))
         _ = [ev async for ev in client.send_message(request)]
         t0 = time.monotonic()
@@ -231,7 +231,7 @@ async def test_the_served_app_sends_events_of_an_a2a_analysis(agent_settings, co
     types = sorted(b["type"] for b in rx.bodies.values())
     assert types == ["analysis.completed", "rule.violated"]
     violated = next(b for b in rx.bodies.values() if b["type"] == "rule.violated")
-    assert violated["data"]["rule"]["text"] == "keep mugs in the left half"
+    assert violated["data"]["rule"]["text"] == "keep mugs in the left half of the image"
     assert violated["data"]["analysis_id"].startswith("a-")
 
 
@@ -252,7 +252,7 @@ async def test_stdio_sessions_send_events_too(
     params = StdioServerParameters(command=sys.executable, args=["-m", "mugpos", "serve"], env=env)
     async with Client(params) as client:
         result = await client.call_tool(
-            "analyze_image", {"image": str(coffee_png), "rules": ["keep mugs in the left half"]}
+            "analyze_image", {"image": str(coffee_png), "rules": ["keep mugs in the left half of the image"]}
         )
         assert not result.is_error
         t0 = time.monotonic()
