@@ -72,10 +72,10 @@ def _label(
 def _dashed_rect(draw: Any, box: Box, colour: tuple[int, ...], width: int) -> None:
     x1, y1, x2, y2 = box
     for a, b in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
-        _dashed_line(draw, a, b, colour, width, dash=width * 4)
+        dashed_line(draw, a, b, colour, width, dash=width * 4)
 
 
-def _dashed_line(
+def dashed_line(
     draw: Any, a: tuple[float, float], b: tuple[float, float], colour: tuple[int, ...], width: int, dash: int
 ) -> None:
     length = math.dist(a, b)
@@ -139,7 +139,7 @@ def _draw_table(draw: Any, scene: Scene, lw: int, fs: int, img_w: int, r: float 
         if edge.seen:
             draw.line((*p[a], *p[b]), fill=SURFACE, width=lw * 2)
         else:
-            _dashed_line(draw, p[a], p[b], (150, 150, 150), max(1, lw // 2), dash=lw * 3)
+            dashed_line(draw, p[a], p[b], (150, 150, 150), max(1, lw // 2), dash=lw * 3)
     seen = [n for n, e in surf.edges.items() if e.seen]
     what = surf.id if surf.kind == "table" else "no table: region inferred"
     text = f"{what} | edges seen: {', '.join(seen) if seen else 'none'}"

@@ -14,6 +14,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from mugpos.engine.annotate import dashed_line
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
 
@@ -101,19 +102,8 @@ def _arrow(
 
 
 def _dashed(draw: Any, pts: list[tuple[float, float]], colour: tuple[int, ...], width: int) -> None:
-    dash = width * 4
     for a, b in itertools.pairwise(pts):
-        length = math.dist(a, b)
-        if length == 0:
-            continue
-        ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
-        pos = 0.0
-        while pos < length:
-            end = min(pos + dash, length)
-            draw.line(
-                (a[0] + ux * pos, a[1] + uy * pos, a[0] + ux * end, a[1] + uy * end), fill=colour, width=width
-            )
-            pos += 2 * dash
+        dashed_line(draw, a, b, colour, width, dash=width * 4)
 
 
 def _centroid(pts: list[tuple[float, float]]) -> tuple[float, float]:
