@@ -154,6 +154,9 @@ class Desk:
     scene: Scene
     fit: PlaneFit
     feet: dict[str, F] = field(default_factory=dict)  # id -> (K, 4) footprint rects
+    # id -> (K,) corner radius of the footprint (cm): a mug, bottle or bowl stands on a disc, not on
+    # its bounding square, and a neighbour set diagonally is that much farther from it.
+    round_cm: dict[str, F] = field(default_factory=dict)
     surfaces: dict[str | None, _Surf] = field(default_factory=dict)
     surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
 
@@ -170,11 +173,20 @@ class Desk:
         return Footprint(rect=tuple(round(float(x), 2) for x in s[0]), sigma_cm=round(sigma, 2))  # type: ignore[arg-type]
 
     def gap(self, a: str, b: str) -> Measured:
-        """Shortest distance between two footprints on the plane (0 when they touch or overlap)."""
+        """Shortest distance between two footprints on the plane (0 when they touch or overlap).
+
+        Footprints are rectangles with rounded corners (`round_cm`): the gap is the one between the
+        rectangles shrunk by their radii, less both radii."""
         fa, fb = self.feet[a], self.feet[b]
-        dx = np.maximum(np.maximum(fb[:, 0] - fa[:, 2], fa[:, 0] - fb[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(fb[:, 1] - fa[:, 3], fa[:, 1] - fb[:, 3]), 0.0)
-        return measured(np.hypot(dx, dy))
+        ra, rb = self._round(a, len(fa)), self._round(b, len(fb))
+        ia, ib = _shrink(fa, ra), _shrink(fb, rb)
+        dx = np.maximum(np.maximum(ib[:, 0] - ia[:, 2], ia[:, 0] - ib[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(ib[:, 1] - ia[:, 3], ia[:, 1] - ib[:, 3]), 0.0)
+        return measured(np.maximum(np.hypot(dx, dy) - ra - rb, 0.0))
+
+    def _round(self, object_id: str, k: int) -> F:
+        r = self.round_cm.get(object_id)
+        return np.zeros(k) if r is None else np.broadcast_to(r, (k,))
 
     def has_footprint(self, object_id: str) -> bool:
         return object_id in self.feet
@@ -314,7 +326,13 @@ class Desk:
             )
             for k, v in self.surfaces.items()
         }
-        return replace(self, fit=fit, feet={k: v[:1] for k, v in self.feet.items()}, surfaces=surfaces)
+        return replace(
+            self,
+            fit=fit,
+            feet={k: v[:1] for k, v in self.feet.items()},
+            round_cm={k: v[:1] for k, v in self.round_cm.items()},
+            surfaces=surfaces,
+        )
 
     def moved(self, object_id: str, dx_cm: float, dy_cm: float) -> Desk:
         """A copy where `object_id` stands dx, dy cm away on the plane (same uncertainty)."""
@@ -396,6 +414,11 @@ class Desk:
         )
 
 
+def _shrink(rect: F, r: F) -> F:
+    """Rects (K, 4) made smaller by r on every side (the centres of their rounded corners)."""
+    return rect + np.column_stack([r, r, -r, -r])
+
+
 def _axis(part: str) -> tuple[int, int]:
     return (0, 2) if part in ("left", "right") else (1, 3)
 
@@ -413,6 +436,8 @@ def measure_desk(scene: Scene) -> Desk:
         desk.feet[oid] = np.column_stack(
             [x - s * pr.w / 2, y - s * pr.d / 2, x + s * pr.w / 2, y + s * pr.d / 2]
         )
+        if pr.shape == "cylinder":
+            desk.round_cm[oid] = s * min(pr.w, pr.d) / 2
     for o in scene.objects:
         if o.id in desk.feet or o.label in SURFACE_LABELS:
             continue
