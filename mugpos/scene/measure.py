@@ -524,10 +524,12 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
         edges=edges,
         note=note,
     )  # type: ignore[arg-type]
-    mid = (visible[:, 0] + visible[:, 2]) / 2
+    # The box's bottom (top) is the nearest (farthest) point of the front (back) edge: one of its
+    # ends, whichever a turn of the desk brings closer (farther); which one, a box cannot tell.
+    end = np.where(np.random.default_rng(5).random(k) < 0.5, visible[:, 0], visible[:, 2])
     yl = yf if near_l else yb
     yr = yf if near_r else yb
-    refs = np.column_stack([yl, mid, yr, mid])
+    refs = np.column_stack([yl, end, yr, end])
     # A desk is rarely square to the camera: a 6-degree (1 sigma) turn, 0 for the best estimate.
     turn = np.abs(np.tan(np.radians(TABLE_TURN_DEG) * np.random.default_rng(7).standard_normal(k)))
     turn[0] = 0.0

@@ -38,7 +38,11 @@ from mugpos.scene.priors import Prior, prior_for, template
 PRIOR_FOCAL_35MM = 27.0  # phones 24-28 mm, laptop webcams 26-32 mm equivalent
 PRIOR_FOCAL_SPREAD = 0.30  # log-sigma of the focal prior without EXIF
 EXIF_FOCAL_SPREAD = 0.03  # EXIF is right up to crop/zoom rounding
-PRIOR_ELEVATION_DEG, PRIOR_ELEVATION_SPREAD_DEG = 50.0, 35.0  # weak: desks are seen from 25-90 degrees
+# Desks are photographed from anywhere between 25 and 90 degrees, top-down as often as not: the fit
+# favours no elevation between its bounds (a 50 +- 35 degree prior pulled top-down photos whose
+# boxes say little, a lone mug with its handle toward the camera say, to 50 degrees). 50 degrees
+# remains the typical view assumed when nothing on the table has a known size.
+PRIOR_ELEVATION_DEG, PRIOR_ELEVATION_SPREAD_DEG = 50.0, 1000.0
 PRIOR_HEIGHT_CM, PRIOR_HEIGHT_SPREAD = 55.0, 1.0  # very weak: a camera 20-150 cm above the desk
 BOX_SIGMA_PX, BOX_SIGMA_REL = 1.5, 0.03  # a detector's box jitter: 1.5 px + 3 % of the box side
 LOSS = "soft_l1"  # (cauchy was tried: no better on bench_measure, and harder to sample)
@@ -61,7 +65,9 @@ ELEV_MIN, ELEV_MAX = math.radians(8.0), math.pi / 2
 # "seen" when the frame cut it would measure against the photo's border, so tables get a wider band.
 BORDER_FRAC, TABLE_BORDER_FRAC, BORDER_MIN_PX = 0.01, 0.03, 2.0
 STARTS_DEG = (30.0, 50.0, 70.0, 88.0)
-N_REFINED_STARTS = 2
+# Optima this far apart are distinct modes; one whose cost exceeds the best's by more than this many
+# tempers carries under e^-6 of the weight and is left out of the proposal.
+MODE_SEPARATION_RAD, MODE_SEPARATION_LOG, MODE_COST_REACH = math.radians(3.0), 0.05, 6.0
 MAX_EVALS = 60  # sane desks converge in 10-40; boxes that fit no desk stop here, loudly uncertain
 
 
@@ -341,68 +347,110 @@ def fit_plane(scene: Scene) -> PlaneFit:
         return _assumed(scene, prob, focal_source)
     starts = STARTS_DEG if free[0] else (math.degrees(fixed[0]),)
     lo, hi = _bounds(prob, n)
-    # Every start is scored by its first guess; the best two are refined (the fit is multimodal only
-    # in the elevation, and a poor start costs most of the time).
-    guesses = []
+    # Every start is refined: the fit is multimodal in the elevation (a turned book or a hidden box
+    # bottom explains a top-down photo at 50 degrees nearly as well), and the posterior is sampled
+    # over every mode that explains the boxes about as well as the best (`_posterior_samples`).
+    results = []
     for deg in starts:
         x0 = _start(prob, math.radians(deg))
-        if x0 is not None:
-            x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-            guesses.append((float(np.sum(_rho(prob.residuals(x0)))), deg, x0))
-    guesses.sort(key=lambda g: g[:2])
-    best = None
-    for _, _, x0 in guesses[:N_REFINED_STARTS]:
-        res = least_squares(
-            prob.residuals, x0, bounds=(lo, hi), loss=LOSS, f_scale=ROBUST_SCALE,
-            jac=prob.jacobian, x_scale="jac", max_nfev=MAX_EVALS, ftol=1e-7, xtol=1e-7,
+        if x0 is None:
+            continue
+        x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+        results.append(
+            least_squares(
+                prob.residuals, x0, bounds=(lo, hi), loss=LOSS, f_scale=ROBUST_SCALE,
+                jac=prob.jacobian, x_scale="jac", max_nfev=MAX_EVALS, ftol=1e-7, xtol=1e-7,
+            )
         )  # fmt: skip
-        if best is None or res.cost < best.cost:
-            best = res
-    if best is None:
+    if not results:
         return _assumed(scene, prob, focal_source)
-    return _finish(scene, prob, best, focal_source)
+    results.sort(key=lambda r: float(r.cost))
+    return _finish(scene, prob, results, focal_source)
 
 
-def _finish(scene: Scene, prob: _Problem, res: object, focal_source: str) -> PlaneFit:
-    x = np.asarray(res.x)  # type: ignore[attr-defined]
+def _modes(prob: _Problem, results: list, temper: float) -> list:  # type: ignore[type-arg]
+    """The distinct optima (elevation or scale apart) whose cost is within reach of the best."""
+    best = float(results[0].cost)
+    out: list = []  # type: ignore[type-arg]
+    for r in results:
+        if float(r.cost) - best > MODE_COST_REACH * temper:
+            continue
+        cam = prob.full(np.asarray(r.x))[:3]
+        if all(
+            abs(cam[0] - prob.full(np.asarray(o.x))[0]) > MODE_SEPARATION_RAD
+            or abs(cam[1] - prob.full(np.asarray(o.x))[1]) > MODE_SEPARATION_LOG
+            for o in out
+        ):
+            out.append(r)
+    return out
+
+
+def _proposal(res: object, temper: float) -> F:
     jac = res.jac  # type: ignore[attr-defined]
     jac = jac.toarray() if hasattr(jac, "toarray") else np.asarray(jac)
-    m, k = jac.shape
-    dof = max(m - k, 1)
-    chi2 = float(np.sum(np.minimum(np.abs(res.fun), ROBUST_SCALE) ** 2))  # type: ignore[attr-defined]
-    temper = max(TEMPER_FLOOR, chi2 / dof)  # boxes that disagree more than a detector's jitter widen it all
     cov = np.linalg.pinv(jac.T @ jac) * temper * PROPOSAL_WIDTH**2
-    cov = (cov + cov.T) / 2
-    samples = _posterior_samples(prob, x, cov, float(res.cost), temper)  # type: ignore[attr-defined]
+    return (cov + cov.T) / 2
+
+
+def _finish(scene: Scene, prob: _Problem, results: list, focal_source: str) -> PlaneFit:  # type: ignore[type-arg]
+    res = results[0]
+    x = np.asarray(res.x)
+    m, k = np.asarray(res.jac).shape
+    dof = max(m - k, 1)
+    chi2 = float(np.sum(np.minimum(np.abs(res.fun), ROBUST_SCALE) ** 2))
+    temper = max(TEMPER_FLOOR, chi2 / dof)  # boxes that disagree more than a detector's jitter widen it all
+    modes = _modes(prob, results, temper)
+    comps = [(np.asarray(r.x), _proposal(r, temper)) for r in modes]
+    samples = _posterior_samples(prob, comps, float(res.cost), temper)
     samples = _objects_given_camera(prob, samples)
     fit = PlaneFit("perspective", prob.cx, prob.cy, samples, list(prob.obs.ids), list(prob.obs.priors))
-    r = np.asarray(res.fun)[: 4 * len(prob.obs.ids)].reshape(-1, 4)  # type: ignore[attr-defined]
+    r = np.asarray(res.fun)[: 4 * len(prob.obs.ids)].reshape(-1, 4)
     outliers = [i for i, row in zip(prob.obs.ids, r, strict=True) if np.abs(row).max() > OUTLIER_SIGMAS]
     fit.plane = _describe(scene, fit, prob, focal_source, outliers)
     return fit
 
 
-def _posterior_samples(prob: _Problem, x: F, cov: F, best_cost: float, temper: float) -> F:
-    """Samples of the fit's posterior: Gaussian draws around the best fit, importance-weighted by
-    the real (robust, tempered) cost and resampled, so a direction the linearisation thinks is
-    loose but the boxes rule out (a focal length far off, say) does not widen every range."""
+def _posterior_samples(prob: _Problem, comps: list[tuple[F, F]], best_cost: float, temper: float) -> F:
+    """Samples of the fit's posterior: Gaussian draws around each mode (`comps`: optimum and
+    proposal covariance; the first is the best fit), importance-weighted by the real (robust,
+    tempered) cost against the mixture they were drawn from, and resampled. So a direction the
+    linearisation thinks is loose but the boxes rule out (a focal length far off, say) does not
+    widen every range, and a second explanation nearly as good as the best (a top-down photo read
+    at 50 degrees) keeps its share of the samples instead of being ignored."""
     rng = np.random.default_rng(12345)
-    vals, vecs = np.linalg.eigh(cov)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    z = rng.standard_normal((N_DRAWS, len(x)))
+    dim = len(comps[0][0])
+    roots, inv_roots, logdets = [], [], []
+    for _, cov in comps:
+        vals, vecs = np.linalg.eigh(cov)
+        vals = np.clip(vals, 1e-12 * max(float(vals.max()), 1e-300), None)
+        roots.append(vecs * np.sqrt(vals))
+        inv_roots.append(vecs / np.sqrt(vals))
+        logdets.append(float(np.sum(np.log(vals))))
+    per = np.array_split(np.arange(N_DRAWS), len(comps))
+    raw = np.vstack(
+        [x + rng.standard_normal((len(ix), dim)) @ root.T for (x, _), root, ix in zip(comps, roots, per, strict=True)]
+    )
+    # log density of the mixture (equal shares) at every draw, up to a common constant
+    logq = np.stack(
+        [-0.5 * np.sum(((raw - x) @ ir) ** 2, axis=1) - 0.5 * ld for (x, _), ir, ld in zip(comps, inv_roots, logdets, strict=True)]
+    )
+    logq = logq.max(0) + np.log(np.exp(logq - logq.max(0)).sum(0))
+    # A draw past a bound (an elevation beyond straight down) is outside the posterior's support:
+    # it gets no weight. (Clipping it onto the bound would pile the mass of the whole tail there.)
     lo, hi = _bounds(prob, len(prob.obs.ids))
-    draws = np.clip(x + z @ root.T, lo, hi)
+    inside = np.all((raw >= lo) & (raw <= hi), axis=1)
+    draws = np.clip(raw, lo, hi)
     full = prob.full(draws)
     with np.errstate(over="ignore", invalid="ignore"):
         cost = prob.batch_cost(full)
-        logw = -(cost - best_cost) / temper + 0.5 * np.sum(z * z, axis=1)
-    logw = np.where(np.isfinite(logw), logw, -np.inf)
+        logw = -(cost - best_cost) / temper - logq
+    logw = np.where(np.isfinite(logw) & inside, logw, -np.inf)
     w = np.exp(logw - logw.max())
     w /= w.sum()
     # systematic resampling: deterministic given the weights
     pos = (np.arange(N_SAMPLES - 1) + 0.5) / (N_SAMPLES - 1)
     idx = np.minimum(np.searchsorted(np.cumsum(w), pos), len(w) - 1)
-    return np.vstack([prob.full(x), full[idx]])
+    return np.vstack([prob.full(comps[0][0]), full[idx]])
 
 
 def _objects_given_camera(prob: _Problem, samples: F) -> F:
