@@ -42,6 +42,7 @@ from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge,
 from mugpos.scene.plane import (
     BOX_SIGMA_PX,
     BOX_SIGMA_REL,
+    OBJECT_TEMPER,
     TABLE_BORDER_FRAC,
     PlaneFit,
     cut_sides,
@@ -58,6 +59,10 @@ Status = Literal["satisfied", "violated", "uncertain"]
 Truth = Literal["yes", "no", "uncertain"]
 EDGE_NAMES: tuple[EdgeName, ...] = ("left", "right", "back", "front")
 INF = float("inf")
+OFF_EDGE = (
+    "its footprint is measured with its centre past the table's {edge} edge, where it could not "
+    "stand: the measurement is off there"
+)
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,9 @@ class Desk:
         if info.kind == "inferred":
             why = info.edges[edges[0]].why
             return EdgeDistance(edges[0], Measured(None, None, None), False, why)
+        off = self._off_table(object_id)
+        if off is not None:
+            return EdgeDistance(off, Measured(None, None, None), False, OFF_EDGE.format(edge=off))
         d = {e: self._edge_samples(object_id, e) for e in edges}
         seen = [e for e in edges if info.edges[e].seen]
         lo = np.min(np.stack([d[e] for e in edges]), axis=0)
@@ -243,6 +251,18 @@ class Desk:
         if nearest_seen is not None and best == nearest_seen:
             return EdgeDistance(best, Measured(m_hi.value_cm, m_lo.lo_cm, m_hi.hi_cm), True, "")
         return EdgeDistance(best, Measured(None, m_lo.lo_cm, m_hi.hi_cm), False, info.edges[best].why)
+
+    def _off_table(self, object_id: str) -> EdgeName | None:
+        """A seen edge the best estimate puts the object's centre beyond, if any. An object standing
+        on the table cannot be there, so its measurement against that table is off (a box misread
+        or a table side the detector placed too far in): no verdict should rest on it."""
+        s, f = self._surf(object_id), self.feet[object_id]
+        half = {"left": (f[0, 2] - f[0, 0]) / 2, "right": (f[0, 2] - f[0, 0]) / 2,
+                "front": (f[0, 3] - f[0, 1]) / 2, "back": (f[0, 3] - f[0, 1]) / 2}  # fmt: skip
+        for e in EDGE_NAMES:
+            if s.info.edges[e].seen and self._edge_samples(object_id, e)[0] + half[e] < 0:
+                return e
+        return None
 
     def in_region(self, object_id: str, region: str) -> tuple[Truth, Measured]:
         """Whether the whole footprint lies in `region` of its table (left/right/front/back halves,
@@ -374,9 +394,11 @@ class Desk:
         if object_id in fit.ids:
             i = fit.ids.index(object_id)
             x, y, s = fit.obj(i)
+            a = fit.stretch(i)
             box = predicted_boxes(
-                th, h, f, x[:1] + dx_cm, y[:1] + dy_cm, s[:1], template(fit.priors[i])[None], fit.cx, fit.cy
-            )
+                th, h, f, x[:1] + dx_cm, y[:1] + dy_cm, s[:1], template(fit.priors[i])[None], fit.cx, fit.cy,
+                a[:1],
+            )  # fmt: skip
             return tuple(round(float(c), 1) for c in box[0, 0])  # type: ignore[return-value]
         # No 3D model: move the contact point and scale the box by the change of distance.
         u0, v0 = obj.center[0], obj.box[3]
@@ -432,12 +454,12 @@ def measure_desk(scene: Scene) -> Desk:
     desk = Desk(scene=scene, fit=fit)
     for i, oid in enumerate(fit.ids):
         x, y, s = fit.obj(i)
+        a = fit.stretch(i)
         pr = fit.priors[i]
-        desk.feet[oid] = np.column_stack(
-            [x - s * pr.w / 2, y - s * pr.d / 2, x + s * pr.w / 2, y + s * pr.d / 2]
-        )
+        w, d = s * a * pr.w, s / a * pr.d
+        desk.feet[oid] = np.column_stack([x - w / 2, y - d / 2, x + w / 2, y + d / 2])
         if pr.shape == "cylinder":
-            desk.round_cm[oid] = s * min(pr.w, pr.d) / 2
+            desk.round_cm[oid] = np.minimum(w, d) / 2
     for o in scene.objects:
         if o.id in desk.feet or o.label in SURFACE_LABELS:
             continue
@@ -481,7 +503,8 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     k = len(fit.samples)
     noise = np.random.default_rng(11).standard_normal((k, 4))
     noise[0] = 0.0
-    sig = np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX
+    # (widened as the objects' boxes are, `OBJECT_TEMPER`: detectors place a table's sides no better)
+    sig = (np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX) * OBJECT_TEMPER**0.5
     jit = np.where(np.array(cut), 0.0, noise * sig)
     x1, y1, x2, y2 = (t.box[i] + jit[:, i] for i in range(4))
     v_row = np.minimum(y2, H - 1.0)  # the nearest visible row

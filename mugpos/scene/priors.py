@@ -34,26 +34,30 @@ class Prior:
     spread: float  # 1-sigma of log size between real objects (and their turn on the desk)
     shape: str  # "box", "cylinder" or "laptop"
     note: str = field(default="", compare=False)
+    # 1-sigma of log(width/depth) of the footprint's bounding box against the prior's: how far a
+    # turn on the desk (or the camera's, against the desk) or a mug's handle pointing sideways or
+    # toward the camera reshapes it. A box alone cannot tell these from the view's foreshortening.
+    stretch: float = 0.10
 
 
 PRIORS: dict[str, Prior] = {
-    "cup": Prior(9.5, 8.6, 9.5, 0.14, "cylinder", "11 oz mug 8.2 cm + handle, 9.5 cm tall"),
-    "laptop": Prior(33.0, 23.0, 21.0, 0.10, "laptop", "13-15.6 inch laptop, open"),
-    "keyboard": Prior(42.0, 14.0, 3.0, 0.13, "box", "full-size 44 cm, tenkeyless 36 cm"),
-    "mouse": Prior(6.5, 11.0, 4.0, 0.15, "box", "computer mouse"),
-    "cell phone": Prior(7.3, 15.0, 0.9, 0.30, "box", "phone lying flat, any turn"),
-    "book": Prior(15.0, 22.0, 3.0, 0.25, "box", "paperback to hardcover, lying flat"),
-    "bottle": Prior(7.0, 7.0, 23.0, 0.18, "cylinder", "0.5 l bottle 21 cm, wine 30 cm"),
-    "wine glass": Prior(8.0, 8.0, 20.0, 0.15, "cylinder", "wine glass 18-22 cm tall"),
-    "bowl": Prior(15.0, 15.0, 6.0, 0.25, "cylinder", "cereal bowl 14-16 cm"),
-    "remote": Prior(5.0, 18.0, 2.0, 0.30, "box", "TV remote, any turn"),
-    "scissors": Prior(8.0, 20.0, 1.0, 0.35, "box", "office scissors, any turn"),
-    "fork": Prior(2.5, 19.5, 1.0, 0.40, "box", "dinner fork, any turn"),
-    "knife": Prior(2.0, 22.5, 1.0, 0.40, "box", "table knife, any turn"),
-    "spoon": Prior(4.0, 18.0, 1.0, 0.40, "box", "tablespoon, any turn"),
+    "cup": Prior(9.5, 8.6, 9.5, 0.14, "cylinder", "11 oz mug 8.2 cm + handle, 9.5 cm tall", stretch=0.18),
+    "laptop": Prior(33.0, 23.0, 21.0, 0.10, "laptop", "13-15.6 inch laptop, open", stretch=0.08),
+    "keyboard": Prior(42.0, 14.0, 3.0, 0.13, "box", "full-size 44 cm, tenkeyless 36 cm", stretch=0.25),
+    "mouse": Prior(6.5, 11.0, 4.0, 0.15, "box", "computer mouse", stretch=0.2),
+    "cell phone": Prior(7.3, 15.0, 0.9, 0.30, "box", "phone lying flat, any turn", stretch=0.5),
+    "book": Prior(15.0, 22.0, 3.0, 0.25, "box", "paperback to hardcover, lying flat", stretch=0.3),
+    "bottle": Prior(7.0, 7.0, 23.0, 0.18, "cylinder", "0.5 l bottle 21 cm, wine 30 cm", stretch=0.03),
+    "wine glass": Prior(8.0, 8.0, 20.0, 0.15, "cylinder", "wine glass 18-22 cm tall", stretch=0.03),
+    "bowl": Prior(15.0, 15.0, 6.0, 0.25, "cylinder", "cereal bowl 14-16 cm", stretch=0.03),
+    "remote": Prior(5.0, 18.0, 2.0, 0.30, "box", "TV remote, any turn", stretch=0.5),
+    "scissors": Prior(8.0, 20.0, 1.0, 0.35, "box", "office scissors, any turn", stretch=0.5),
+    "fork": Prior(2.5, 19.5, 1.0, 0.40, "box", "dinner fork, any turn", stretch=0.6),
+    "knife": Prior(2.0, 22.5, 1.0, 0.40, "box", "table knife, any turn", stretch=0.6),
+    "spoon": Prior(4.0, 18.0, 1.0, 0.40, "box", "tablespoon, any turn", stretch=0.6),
 }
 
-GENERIC = Prior(10.0, 10.0, 10.0, 0.8, "box", "unknown kind: a footprint only, no scale")
+GENERIC = Prior(10.0, 10.0, 10.0, 0.8, "box", "unknown kind: a footprint only, no scale", stretch=0.5)
 
 
 def prior_for(label: str) -> Prior | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from mugpos.rules.grammar import parse_rule
 from mugpos.scene.camera import focal_from_35mm, ground, project
 from mugpos.scene.measure import Measured, measure_desk
 from mugpos.scene.model import Scene
-from mugpos.scene.plane import predicted_boxes
+from mugpos.scene.plane import PROPOSAL_WIDTH, _posterior_samples, predicted_boxes
 from mugpos.scene.priors import PRIORS, template
 
 W, H = 1600, 1200
@@ -76,14 +77,20 @@ def test_plane_fit_recovers_a_projected_desk(elev: float) -> None:
     desk = measure_desk(scene)
     plane = desk.fit.plane
     assert plane is not None and plane.kind == "perspective" and plane.source == "estimated"
-    assert abs(plane.elevation_deg.value - elev) < 3.0
-    assert abs(plane.camera_height_cm.value - 60.0) / 60.0 < 0.05
+    lo, hi = np.percentile(np.degrees(desk.fit.theta), [2.5, 97.5])
+    assert lo <= elev <= hi
+    if elev < 70:
+        # Near top-down the perspective is faint and a box's shape no longer fixes the view (a
+        # footprint may be stretched: a handle, a turn), so only the range is asked for there.
+        assert abs(plane.elevation_deg.value - elev) < 3.0
+        assert abs(plane.camera_height_cm.value - 60.0) / 60.0 < 0.05
     assert set(plane.references) == {d[0] for d in DESK}
     objs = {d[0]: d for d in DESK}
     for a, b in [("cup-1", "laptop-1"), ("cup-2", "mouse-1"), ("cup-1", "cup-2"), ("cup-2", "laptop-1")]:
         g = desk.gap(a, b)
         true = true_gap(objs[a], objs[b])
-        assert g.value_cm is not None and abs(g.value_cm - true) <= 0.05 * true + 0.3
+        if elev < 70:
+            assert g.value_cm is not None and abs(g.value_cm - true) <= 0.05 * true + 0.3
         assert g.lo_cm is not None and g.hi_cm is not None and g.lo_cm - 0.3 <= true <= g.hi_cm + 0.3
 
 
@@ -233,3 +240,109 @@ def test_ground_inverts_project() -> None:
     assert np.allclose(x, [12.0, -30.0]) and np.allclose(y, [80.0, 150.0])
     _, y_sky = ground(800, 600 - f * math.tan(th) - 10, th, h, f, 800, 600)
     assert np.isinf(y_sky)
+
+
+def test_a_mug_stands_on_a_disc_not_on_its_bounding_square() -> None:
+    # Two mugs set diagonally: the corners of their bounding squares are ~4 cm apart, the mugs ~8.
+    near = [("cup-1", "cup", 0.0, 100.0), ("cup-2", "cup", 12.0, 112.0)]
+    scene = shoot(near + [("laptop-1", "laptop", -30.0, 120.0), ("keyboard-1", "keyboard", -20, 85.0)], 60.0)
+    g = measure_desk(scene).gap("cup-1", "cup-2")
+    true = true_gap(*near)
+    square = math.hypot(12.0 - PRIORS["cup"].w, 12.0 - PRIORS["cup"].d)
+    assert g.value_cm is not None and abs(g.value_cm - true) < 0.6 and g.value_cm > square + 2.0
+    assert g.lo_cm is not None and g.hi_cm is not None and g.lo_cm <= true <= g.hi_cm
+
+
+class _TwoReadings:
+    """A fit problem with two explanations: elevation 46 or 83 degrees, the second worse by `gap`."""
+
+    free = np.array([True, True, True])
+    obs = type("Obs", (), {"ids": []})()
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+
+    def full(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(p)
+
+    def batch_cost(self, q: np.ndarray) -> np.ndarray:
+        a = (q[:, 0] - 0.8) ** 2 / (2 * 0.03**2)
+        b = (q[:, 0] - 1.45) ** 2 / (2 * 0.03**2) + self.gap
+        return np.minimum(a, b) + ((q[:, 1] - 4.0) ** 2 + (q[:, 2] - 7.0) ** 2) / (2 * 0.1**2)
+
+
+def test_a_second_explanation_nearly_as_good_keeps_its_share_of_the_samples() -> None:
+    # The posterior weighs both readings, against the mixture they were drawn from: with tempering
+    # 2 and the second 2 worse, it holds e^-1 as much (a share of 0.27); sampled around the best
+    # alone, as before, it held none. The best fit stays row 0.
+    prob, t = _TwoReadings(2.0), 2.0
+    cov = np.diag([0.03**2, 0.1**2, 0.1**2]) * t * PROPOSAL_WIDTH**2
+    a, b = np.array([0.8, 4.0, 7.0]), np.array([1.45, 4.0, 7.0])
+    both = _posterior_samples(prob, [(a, cov), (b, cov)], 0.0, t)  # type: ignore[arg-type]
+    alone = _posterior_samples(prob, [(a, cov)], 0.0, t)  # type: ignore[arg-type]
+    assert np.allclose(both[0], a)
+    assert 0.17 < np.mean(both[:, 0] > 1.2) < 0.37 and np.mean(alone[:, 0] > 1.2) == 0.0
+    far = _posterior_samples(_TwoReadings(30.0), [(a, cov), (b, cov)], 0.0, t)  # type: ignore[arg-type]
+    assert np.mean(far[:, 0] > 1.2) < 0.01  # a reading far worse than the best does not count
+
+
+def test_a_lone_mug_does_not_fix_the_elevation() -> None:
+    # Its handle may point anywhere: its box's shape says little of the view, and the range says so
+    # (held to the prior's shape, a lone mug seen from 90 degrees was read at 52 +- 2).
+    theta = np.degrees(measure_desk(shoot([("cup-1", "cup", 0.0, 80.0)], 85.0)).fit.theta)
+    lo, hi = np.percentile(theta, [2.5, 97.5])
+    assert lo <= 85.0 <= hi and hi - lo > 15.0
+
+
+def test_a_footprint_stretched_by_a_handle_or_a_turn_is_fitted_not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A keyboard turned 10 degrees on the desk: its box is that of a 43.8 x 21.1 cm rectangle, which
+    # a 42 x 14 one only makes seen from higher up. The fit stretches its footprint rather than
+    # tilting the camera all the way (three other objects do not fix the view much better).
+    desk = [("cup-1", "cup", -35.0, 95.0), ("laptop-1", "laptop", 5.0, 125.0), ("cup-2", "cup", 40.0, 88.0)]
+    scene = shoot(desk, 45.0)
+    turned = predicted_boxes(
+        np.array(math.radians(45.0)), np.array(60.0), np.array(focal_from_35mm(27.0, W, H)), np.array([0.0]),
+        np.array([90.0]), np.array([1.0]), _turned_keyboard(10.0)[None], W / 2, H / 2,
+    )[0]  # fmt: skip
+    objects = [*scene.objects, {"id": "keyboard-1", "label": "keyboard", "box": [float(c) for c in turned]}]
+    scene = Scene.model_validate(
+        {"image": {"width": W, "height": H}, "objects": [o if isinstance(o, dict) else o.model_dump() for o in objects]}
+    )
+    fit = measure_desk(scene).fit
+    k = fit.ids.index("keyboard-1")
+    assert fit.stretch(k)[0] < 0.95  # deeper for its width than the prior's 42 x 14
+    # Held to the prior's shape, the keyboard tilts the camera twice as far from the truth.
+    monkeypatch.setitem(PRIORS, "keyboard", replace(PRIORS["keyboard"], stretch=1e-3))
+    rigid = measure_desk(scene).fit
+    err, rigid_err = (abs(f.plane.elevation_deg.value - 45.0) for f in (fit, rigid))  # type: ignore[union-attr]
+    assert err < rigid_err - 8.0
+
+
+def _turned_keyboard(deg: float) -> np.ndarray:
+    p = PRIORS["keyboard"]
+    a = math.radians(deg)
+    xy = np.array([[-p.w / 2, -p.d / 2], [p.w / 2, -p.d / 2], [p.w / 2, p.d / 2], [-p.w / 2, p.d / 2]])
+    xy = xy @ np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
+    return np.vstack([np.column_stack([xy, np.zeros(4)]), np.column_stack([xy, np.full(4, p.h)])])
+
+
+def test_a_mug_measured_past_a_seen_edge_gets_no_verdict_from_it() -> None:
+    # The detector drew the table's far side 8 cm short: the mug's centre lands beyond the back
+    # edge, where no mug could stand. That says the measurement is off there, not that the mug is
+    # 4 cm over the edge: its edge rules are uncertain, and say why.
+    box = table_box(-42, 40, 42, 92, 50.0)
+    assert 0 < box[0] and box[2] < W and box[3] < H
+    table = {"id": "table-1", "label": "dining table", "box": box}
+    scene = shoot(
+        [("cup-1", "cup", -10.0, 96.0), ("laptop-1", "laptop", 15.0, 66.0), ("cup-2", "cup", -24.0, 58.0)],
+        50.0,
+        more=[table],
+    )
+    desk = measure_desk(scene)
+    assert all(e.seen for e in desk.surface_of("cup-1").edges.values())
+    off = desk.nearest_edge("cup-1")
+    assert not off.seen and off.measured.value_cm is None and "could not stand" in off.why
+    [v] = check(scene, "keep mugs at least 3 cm from the table edge")
+    m = {x.object_id: x for x in v.measurements}
+    assert m["cup-1"].status == "uncertain" and "could not stand" in (m["cup-1"].note or "")
+    assert m["cup-2"].measured_cm is not None and m["cup-2"].measured_cm > 5.0  # well inside: measured

@@ -139,7 +139,8 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             out.append(Meas(s.id, required_cm=thr, status="uncertain", note=OFF_PLANE))
             continue
         e = desk.nearest_edge(s.id, tuple(rule.edges))
-        note = None if e.seen else f"the photo does not show the table's {e.edge} edge: {e.why}"
+        shown = desk.surface_of(s.id).edges[e.edge].seen
+        note = None if e.seen else (e.why if shown else f"the photo does not show the table's {e.edge} edge: {e.why}")
         out.append(from_measured(e.measured, thr, rule.bound or "min", s.id, desk.surface_of(s.id).id, note))
     return out, None
 
