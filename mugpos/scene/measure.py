@@ -504,7 +504,9 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     noise = np.random.default_rng(11).standard_normal((k, 4))
     noise[0] = 0.0
     # (widened as the objects' boxes are, `OBJECT_TEMPER`: detectors place a table's sides no better)
-    sig = (np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX) * OBJECT_TEMPER**0.5
+    sig = (
+        np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX
+    ) * OBJECT_TEMPER**0.5
     jit = np.where(np.array(cut), 0.0, noise * sig)
     x1, y1, x2, y2 = (t.box[i] + jit[:, i] for i in range(4))
     v_row = np.minimum(y2, H - 1.0)  # the nearest visible row

@@ -60,13 +60,14 @@ TEMPER_FLOOR = 2.0
 # Given a camera, an object's place comes from its own box: its spread is widened only this much
 # (box sides a detector places to 2-5 % of their size, BOX_SIGMA_REL says 3 %).
 OBJECT_TEMPER = 2.0
-REFIT_ITERS, REFIT_PRIOR_CM = 3, 100.0
+REFIT_ITERS, REFIT_PRIOR_CM = 2, 100.0
 ELEV_MIN, ELEV_MAX = math.radians(8.0), math.pi / 2
 # A box side this close to the picture's edge is taken as cut by it (share of that image side).
 # Detectors end a cut object's box a little short of the border; for a table, calling an edge
 # "seen" when the frame cut it would measure against the photo's border, so tables get a wider band.
 BORDER_FRAC, TABLE_BORDER_FRAC, BORDER_MIN_PX = 0.01, 0.03, 2.0
 STARTS_DEG = (30.0, 50.0, 70.0, 88.0)
+N_REFINED_STARTS = 2
 # Optima this far apart are distinct modes; one whose cost exceeds the best's by more than this many
 # tempers carries under e^-6 of the weight and is left out of the proposal.
 MODE_SEPARATION_RAD, MODE_SEPARATION_LOG, MODE_COST_REACH = math.radians(3.0), 0.05, 6.0
@@ -363,21 +364,29 @@ def fit_plane(scene: Scene) -> PlaneFit:
         return _assumed(scene, prob, focal_source)
     starts = STARTS_DEG if free[0] else (math.degrees(fixed[0]),)
     lo, hi = _bounds(prob, n)
-    # Every start is refined: the fit is multimodal in the elevation (a turned book or a hidden box
-    # bottom explains a top-down photo at 50 degrees nearly as well), and the posterior is sampled
-    # over every mode that explains the boxes about as well as the best (`_posterior_samples`).
-    results = []
+    # The fit is multimodal in the elevation (a turned book or a hidden box bottom explains a
+    # top-down photo at 50 degrees nearly as well), and the posterior is sampled over every mode
+    # that explains the boxes about as well as the best (`_posterior_samples`). Every start is
+    # scored by its first guess; the best two are refined, and the steepest one too, so that a
+    # top-down reading is always among the candidates (each refinement is most of the cost).
+    guesses = []
     for deg in starts:
         x0 = _start(prob, math.radians(deg))
-        if x0 is None:
-            continue
-        x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-        results.append(
-            least_squares(
-                prob.residuals, x0, bounds=(lo, hi), loss=LOSS, f_scale=ROBUST_SCALE,
-                jac=prob.jacobian, x_scale="jac", max_nfev=MAX_EVALS, ftol=1e-7, xtol=1e-7,
-            )
-        )  # fmt: skip
+        if x0 is not None:
+            x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+            guesses.append((float(np.sum(_rho(prob.residuals(x0)))), deg, x0))
+    guesses.sort(key=lambda g: g[:2])
+    steepest = max(guesses, key=lambda g: g[1], default=None)
+    chosen = guesses[:N_REFINED_STARTS] + (
+        [steepest] if steepest and steepest not in guesses[:N_REFINED_STARTS] else []
+    )
+    results = [
+        least_squares(
+            prob.residuals, x0, bounds=(lo, hi), loss=LOSS, f_scale=ROBUST_SCALE,
+            jac=prob.jacobian, x_scale="jac", max_nfev=MAX_EVALS, ftol=1e-7, xtol=1e-7,
+        )
+        for _, _, x0 in chosen
+    ]  # fmt: skip
     if not results:
         return _assumed(scene, prob, focal_source)
     results.sort(key=lambda r: float(r.cost))
@@ -410,7 +419,6 @@ def _proposal(res: object, temper: float) -> F:
 
 def _finish(scene: Scene, prob: _Problem, results: list, focal_source: str) -> PlaneFit:  # type: ignore[type-arg]
     res = results[0]
-    x = np.asarray(res.x)
     m, k = np.asarray(res.jac).shape
     dof = max(m - k, 1)
     chi2 = float(np.sum(np.minimum(np.abs(res.fun), ROBUST_SCALE) ** 2))
@@ -444,11 +452,17 @@ def _posterior_samples(prob: _Problem, comps: list[tuple[F, F]], best_cost: floa
         logdets.append(float(np.sum(np.log(vals))))
     per = np.array_split(np.arange(N_DRAWS), len(comps))
     raw = np.vstack(
-        [x + rng.standard_normal((len(ix), dim)) @ root.T for (x, _), root, ix in zip(comps, roots, per, strict=True)]
+        [
+            x + rng.standard_normal((len(ix), dim)) @ root.T
+            for (x, _), root, ix in zip(comps, roots, per, strict=True)
+        ]
     )
     # log density of the mixture (equal shares) at every draw, up to a common constant
     logq = np.stack(
-        [-0.5 * np.sum(((raw - x) @ ir) ** 2, axis=1) - 0.5 * ld for (x, _), ir, ld in zip(comps, inv_roots, logdets, strict=True)]
+        [
+            -0.5 * np.sum(((raw - x) @ ir) ** 2, axis=1) - 0.5 * ld
+            for (x, _), ir, ld in zip(comps, inv_roots, logdets, strict=True)
+        ]
     )
     logq = logq.max(0) + np.log(np.exp(logq - logq.max(0)).sum(0))
     # A draw past a bound (an elevation beyond straight down) is outside the posterior's support:
@@ -485,8 +499,11 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
     if n == 0 or len(samples) < 2:
         return samples
     rng = np.random.default_rng(54321)
-    cam = samples[1:, :3]  # (K, 3)
-    par = np.stack(obj_params(samples[1:], n), axis=-1)  # (K, n, NP)
+    # Resampling repeats rows: each distinct one is re-fitted once, every copy gets its own noise.
+    uniq, back = np.unique(samples[1:], axis=0, return_inverse=True)
+    back = np.ravel(back)
+    cam = uniq[:, :3]  # (U, 3)
+    par = np.stack(obj_params(uniq, n), axis=-1)  # (U, n, NP)
     reg = np.array([1.0 / REFIT_PRIOR_CM**2, 1.0 / REFIT_PRIOR_CM**2, 0.0, 0.0])
 
     def resid(q: F) -> F:  # (.., K, n, NP) -> (.., K, n, 6)
@@ -519,7 +536,8 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
         cov = np.linalg.inv(a + 1e-9 * np.eye(NP)) * OBJECT_TEMPER
         cov = (cov + np.swapaxes(cov, -1, -2)) / 2
         vals, vecs = np.linalg.eigh(cov)
-        root = vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]
+        root = (vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :])[back]
+        par, ok = par[back], ok[back]
         z = rng.standard_normal(par.shape)
         par = par + np.where(ok[..., None], np.einsum("knij,knj->kni", root, z), 0.0)
     par[..., 2:] = np.clip(par[..., 2:], [-1.5, -1.0], [1.5, 1.0])

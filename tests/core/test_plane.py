@@ -245,7 +245,7 @@ def test_ground_inverts_project() -> None:
 def test_a_mug_stands_on_a_disc_not_on_its_bounding_square() -> None:
     # Two mugs set diagonally: the corners of their bounding squares are ~4 cm apart, the mugs ~8.
     near = [("cup-1", "cup", 0.0, 100.0), ("cup-2", "cup", 12.0, 112.0)]
-    scene = shoot(near + [("laptop-1", "laptop", -30.0, 120.0), ("keyboard-1", "keyboard", -20, 85.0)], 60.0)
+    scene = shoot([*near, ("laptop-1", "laptop", -30.0, 120.0), ("keyboard-1", "keyboard", -20, 85.0)], 60.0)
     g = measure_desk(scene).gap("cup-1", "cup-2")
     true = true_gap(*near)
     square = math.hypot(12.0 - PRIORS["cup"].w, 12.0 - PRIORS["cup"].d)
@@ -294,7 +294,9 @@ def test_a_lone_mug_does_not_fix_the_elevation() -> None:
     assert lo <= 85.0 <= hi and hi - lo > 15.0
 
 
-def test_a_footprint_stretched_by_a_handle_or_a_turn_is_fitted_not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_footprint_stretched_by_a_handle_or_a_turn_is_fitted_not_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A keyboard turned 10 degrees on the desk: its box is that of a 43.8 x 21.1 cm rectangle, which
     # a 42 x 14 one only makes seen from higher up. The fit stretches its footprint rather than
     # tilting the camera all the way (three other objects do not fix the view much better).
@@ -306,7 +308,10 @@ def test_a_footprint_stretched_by_a_handle_or_a_turn_is_fitted_not_forced(monkey
     )[0]  # fmt: skip
     objects = [*scene.objects, {"id": "keyboard-1", "label": "keyboard", "box": [float(c) for c in turned]}]
     scene = Scene.model_validate(
-        {"image": {"width": W, "height": H}, "objects": [o if isinstance(o, dict) else o.model_dump() for o in objects]}
+        {
+            "image": {"width": W, "height": H},
+            "objects": [o if isinstance(o, dict) else o.model_dump() for o in objects],
+        }
     )
     fit = measure_desk(scene).fit
     k = fit.ids.index("keyboard-1")
@@ -331,7 +336,7 @@ def test_a_mug_measured_past_a_seen_edge_gets_no_verdict_from_it() -> None:
     # edge, where no mug could stand. That says the measurement is off there, not that the mug is
     # 4 cm over the edge: its edge rules are uncertain, and say why.
     box = table_box(-42, 40, 42, 92, 50.0)
-    assert 0 < box[0] and box[2] < W and box[3] < H
+    assert box[0] > 0 and box[2] < W and box[3] < H
     table = {"id": "table-1", "label": "dining table", "box": box}
     scene = shoot(
         [("cup-1", "cup", -10.0, 96.0), ("laptop-1", "laptop", 15.0, 66.0), ("cup-2", "cup", -24.0, 58.0)],

@@ -140,7 +140,11 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             continue
         e = desk.nearest_edge(s.id, tuple(rule.edges))
         shown = desk.surface_of(s.id).edges[e.edge].seen
-        note = None if e.seen else (e.why if shown else f"the photo does not show the table's {e.edge} edge: {e.why}")
+        note = (
+            None
+            if e.seen
+            else (e.why if shown else f"the photo does not show the table's {e.edge} edge: {e.why}")
+        )
         out.append(from_measured(e.measured, thr, rule.bound or "min", s.id, desk.surface_of(s.id).id, note))
     return out, None
 
