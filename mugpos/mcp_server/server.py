@@ -65,7 +65,9 @@ def build_server(app: Mugpos) -> MCPServer[Any]:
         # The loader starts a moment later, so importing torch does not contend with the handshake
         # for the interpreter lock; a tool call that comes first starts it at once (start() is
         # idempotent). The app outlives a single connection (SSE runs one lifespan per client).
-        handle = asyncio.get_running_loop().call_later(WARMUP_DELAY_S, app.start)
+        # A load started before the server (stdio, no torch) holds only its warm stages: let them go.
+        delay = 0.0 if app.engine.holding else WARMUP_DELAY_S
+        handle = asyncio.get_running_loop().call_later(delay, app.start)
         try:
             yield None
         finally:
