@@ -27,7 +27,7 @@ from mugpos.settings import Settings
 if TYPE_CHECKING:
     from PIL import Image
 
-    from mugpos.engine.batching import MicroBatcher
+    from mugpos.engine.batching import LaneDispatcher, MicroBatcher
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
@@ -119,7 +119,9 @@ class Engine:
         self.detector: Detector | None = None
         self.embedder: Embedder | None = None
         self.embedder_note: str = "not loaded"
-        self._det_batcher: MicroBatcher[Any, list[Detection]] | None = None
+        self._det_batcher: (
+            MicroBatcher[Any, list[Detection]] | LaneDispatcher[Any, list[Detection]] | None
+        ) = None
         self._emb_batcher: MicroBatcher[Any, Any] | None = None
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
@@ -241,10 +243,17 @@ class Engine:
                     self._stage = stage
 
     def _make_batchers(self) -> None:
-        from mugpos.engine.batching import MicroBatcher, shape_key
+        from mugpos.engine.batching import LaneDispatcher, MicroBatcher, shape_key
 
         s = self.settings
         assert self.detector is not None
+        if s.batching and self.detector.lanes > 1:
+            # A batch-1 export cannot share a forward pass: run each picture on its own lane as
+            # soon as one is free, and let it go on the moment it is done (see LaneDispatcher).
+            self._det_batcher = LaneDispatcher(
+                self.detector.detect, lanes=self.detector.lanes, name="detector"
+            )
+            return
         self._det_batcher = MicroBatcher(
             self.detector.detect,
             max_size=s.batch_max_size,
