@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server import MCPServer
@@ -58,6 +59,27 @@ class MugposMCPServer(MCPServer[Any]):
         return await super().get_prompt(name, arguments, context)
 
 
+@contextmanager
+def _logging_already_set_up() -> Iterator[None]:
+    """Skip the SDK's `configure_logging` while the server is built, when logging is set up already.
+
+    `MCPServer()` (2.3) calls it every time: it imports rich (~50 ms of a cold start) to build a
+    RichHandler, then hands it to `logging.basicConfig`, which does nothing at all when the root
+    logger has a handler, as it has under every mugpos door (the CLI and `python -m
+    mugpos.mcp_server` configure stderr logging first). Without a handler the SDK's setup runs."""
+    import mcp.server.mcpserver.server as sdk
+
+    original = getattr(sdk, "configure_logging", None)
+    if original is None or not logging.getLogger().handlers:
+        yield
+        return
+    sdk.configure_logging = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        sdk.configure_logging = original
+
+
 def build_server(app: Mugpos) -> MCPServer[Any]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
@@ -73,14 +95,15 @@ def build_server(app: Mugpos) -> MCPServer[Any]:
         finally:
             handle.cancel()
 
-    server: MCPServer[Any] = MugposMCPServer(
-        name="mugpos",
-        title="mugpos: mug placement",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        lifespan=lifespan,
-        extensions=[desk_apps()],  # MCP Apps: the desk view resource (mcp_server/desk_app.py)
-    )
+    with _logging_already_set_up():
+        server: MCPServer[Any] = MugposMCPServer(
+            name="mugpos",
+            title="mugpos: mug placement",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            lifespan=lifespan,
+            extensions=[desk_apps()],  # MCP Apps: the desk view resource (mcp_server/desk_app.py)
+        )
     register_tools(server, app)
     register_resources(server, app)
     register_prompts(server, app)

@@ -129,3 +129,18 @@ def test_the_stdio_server_imports_no_http_stack_and_no_rule_grammar() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_building_the_server_under_configured_logging_skips_the_sdks_rich_setup() -> None:
+    """The SDK's `configure_logging` would import rich for a handler `basicConfig` then drops; with
+    logging set up (every door does it first) the server is built without it, and logs as before."""
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stderr, level=logging.INFO);"
+        "from mugpos.mcp_server.server import build_server; from mugpos.operations import Mugpos;"
+        "from mugpos.settings import Settings; build_server(Mugpos(Settings(_env_file=None)));"
+        "import mcp.server.mcpserver.server as sdk; assert sdk.configure_logging.__name__ == 'configure_logging';"
+        "assert 'rich.console' not in sys.modules; root = logging.getLogger();"
+        "assert [type(h).__name__ for h in root.handlers] == ['StreamHandler'], root.handlers"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
