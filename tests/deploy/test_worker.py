@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from testkit import free_port
+from testkit import free_port, stop_process
 
 from mugpos.deploy.runpod_worker import handler, parse_job_input
 
@@ -224,12 +224,7 @@ async def test_local_api_server_runsync(tmp_path: Path, in_process) -> None:
             assert failed["status"] == "FAILED"
             assert json.loads(failed["error"])["code"] == "unknown_tool"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=20)
 
 
 # --- the handler in process: input errors never need the models ---------------------------
