@@ -22,6 +22,7 @@ import pytest
 from testkit import free_port, stop_process
 
 from mugpos.deploy.runpod_worker import handler, parse_job_input
+from mugpos.errors import MugposError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -265,3 +266,23 @@ def test_parse_job_input_defaults() -> None:
         {"a": 1},
         False,
     )
+
+
+def _counted(text: str, tool: str, outcome: str) -> float:
+    line = f'mugpos_tool_calls_total{{outcome="{outcome}",tool="{tool}"}} '
+    hit = [ln for ln in text.splitlines() if ln.startswith(line)]
+    return float(hit[0].split()[-1]) if hit else 0.0
+
+
+@pytest.mark.anyio
+async def test_calls_through_the_tool_table_are_counted(in_process: Any) -> None:
+    """The worker and the A2A agent call `call_tool`; the operator's metrics count them like MCP calls."""
+    from mugpos import telemetry
+
+    before = telemetry.render().decode()
+    await in_process("list_rules", {})
+    with pytest.raises(MugposError):
+        await in_process("list_rules", {"nope": 1})
+    after = telemetry.render().decode()
+    assert _counted(after, "list_rules", "ok") == _counted(before, "list_rules", "ok") + 1
+    assert _counted(after, "list_rules", "refused") == _counted(before, "list_rules", "refused") + 1
