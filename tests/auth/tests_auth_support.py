@@ -87,8 +87,20 @@ class OidcServer:
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
 
-    def hits(self, path: str) -> int:
-        return sum(1 for line in list(self.lines) if line.startswith("REQ ") and line.split()[2] == path)
+    def hits(self, path: str, settle_s: float = 0.3) -> int:
+        """Requests the provider logged for `path`, once its log has been still for `settle_s`: a
+        thread reads the log, so a request answered a moment ago may not be counted yet."""
+
+        def count() -> int:
+            return sum(1 for line in list(self.lines) if line.startswith("REQ ") and line.split()[2] == path)
+
+        last, since, deadline = count(), time.monotonic(), time.monotonic() + 5.0
+        while time.monotonic() - since < settle_s and time.monotonic() < deadline:
+            time.sleep(0.02)
+            n = count()
+            if n != last:
+                last, since = n, time.monotonic()
+        return last
 
     def token(self, client_id: str, resource: str, scope: str | None = None) -> str:
         data = {"grant_type": "client_credentials", "resource": resource}

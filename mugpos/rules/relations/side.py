@@ -7,6 +7,7 @@ corner", "in the centre of the desk", "on the left half of the image", "never on
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from mugpos.rules.measuring import (
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
+from mugpos.scene.measure import Desk
 
 KINDS = ("side",)
 
@@ -186,10 +188,12 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     out = []
     for s in [s for s in subj if only is None or only == s.id]:
         if rule.frame == "image":
-            off, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
+            dx, dy, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
             ok = inside != rule.negated
             st = "satisfied" if ok else "violated"
-            out.append(Meas(s.id, measured_cm=lay.cm(off), required_cm=0.0, ok=ok, status=st))
+            off = _image_shift_cm(desk, s.id, dx, dy) if desk.has_footprint(s.id) else None
+            off = lay.cm(math.hypot(dx, dy)) if off is None else off
+            out.append(Meas(s.id, measured_cm=off, required_cm=0.0, ok=ok, status=st))
             continue
         if not desk.has_footprint(s.id):
             out.append(Meas(s.id, status="uncertain", note=OFF_PLANE))
@@ -213,6 +217,21 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             )
         )
     return out, None
+
+
+def _image_shift_cm(desk: Desk, object_id: str, dx_px: float, dy_px: float) -> float | None:
+    """How far on the table the mug must slide for its box to shift (dx, dy) pixels: pixels per cm
+    where it stands, across and in depth (a far mug moves fewer pixels per cm than a near one, and
+    depth is foreshortened), not the photo's one average scale, so the figure matches the move."""
+    x1, y1, x2, y2 = (float(v) for v in desk.feet[object_id][0])
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    u, v, ok = desk.to_pixels([cx, cx + 1.0, cx], [cy, cy, cy + 1.0])
+    if not bool(np.all(ok)) or not np.all(np.isfinite([cx, cy])):
+        return None
+    sx, sy = math.hypot(u[1] - u[0], v[1] - v[0]), math.hypot(u[2] - u[0], v[2] - v[0])
+    if sx < 1e-6 or sy < 1e-6:
+        return None
+    return round(math.hypot(dx_px / sx, dy_px / sy), 2)
 
 
 def message(rule: Rule, m: Any) -> str:
