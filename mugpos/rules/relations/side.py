@@ -191,7 +191,9 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             dx, dy, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
             ok = inside != rule.negated
             st = "satisfied" if ok else "violated"
-            off = _image_shift_cm(desk, s.id, dx, dy) if desk.has_footprint(s.id) else None
+            off = None
+            if not inside and desk.has_footprint(s.id):
+                off = _image_slide_cm(rule, desk, s.id, s.label)
             off = lay.cm(math.hypot(dx, dy)) if off is None else off
             out.append(Meas(s.id, measured_cm=off, required_cm=0.0, ok=ok, status=st))
             continue
@@ -219,19 +221,48 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     return out, None
 
 
-def _image_shift_cm(desk: Desk, object_id: str, dx_px: float, dy_px: float) -> float | None:
-    """How far on the table the mug must slide for its box to shift (dx, dy) pixels: pixels per cm
-    where it stands, across and in depth (a far mug moves fewer pixels per cm than a near one, and
-    depth is foreshortened), not the photo's one average scale, so the figure matches the move."""
-    x1, y1, x2, y2 = (float(v) for v in desk.feet[object_id][0])
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    u, v, ok = desk.to_pixels([cx, cx + 1.0, cx], [cy, cy, cy + 1.0])
-    if not bool(np.all(ok)) or not np.all(np.isfinite([cx, cy])):
+def _image_slide_cm(rule: Rule, desk: Desk, object_id: str, label: str) -> float | None:
+    """The shortest slide on the table that brings the mug's whole box into the rule's part of the
+    image: the solver's own whole-box test (`_image_inside`) over a grid of slides, 2 cm then 0.05 cm
+    around the best. So "6 cm outside" is what a move must cover where the mug stands (perspective,
+    foreshortened depth, the mug's height), never the photo's one average scale."""
+    r = [float(v) for v in desk.feet[object_id][0]]
+    if not np.all(np.isfinite(r)):
         return None
-    sx, sy = math.hypot(u[1] - u[0], v[1] - v[0]), math.hypot(u[2] - u[0], v[2] - v[0])
-    if sx < 1e-6 or sy < 1e-6:
-        return None
-    return round(math.hypot(dx_px / sx, dy_px / sy), 2)
+    ctx = Ctx(
+        desk,
+        object_id,
+        {},
+        {object_id: label},
+        desk.surface_of(object_id),
+        r[2] - r[0],
+        r[3] - r[1],
+        (r[0], r[1]),
+    )
+    parts = (rule.region or "center").split("-")
+    across = any(p in ("left", "right", "center") for p in parts)
+    deep = any(p in ("front", "back", "center") for p in parts)
+    coarse = np.arange(-300.0, 301.0, 2.0)
+    best: tuple[float, float] | None = None
+    for step, (ax, ay) in (
+        (2.0, (coarse if across else np.zeros(1), coarse if deep else np.zeros(1))),
+        (0.05, (None, None)),
+    ):
+        if ax is None:
+            if best is None:
+                return None
+            fine = np.arange(-2.0, 2.0 + step / 2, step)
+            ax = best[0] + fine if across else np.zeros(1)
+            ay = best[1] + fine if deep else np.zeros(1)
+        tx, ty = (g.ravel() for g in np.meshgrid(ax, ay))
+        inside = _image_inside(rule, ctx, r[0] + tx, r[1] + ty)
+        if not inside.any():
+            return None
+        dist = np.where(inside, np.hypot(tx, ty), np.inf)
+        k = int(np.argmin(dist))
+        best = (float(tx[k]), float(ty[k]))
+    assert best is not None
+    return round(math.hypot(*best), 2)
 
 
 def message(rule: Rule, m: Any) -> str:
