@@ -185,9 +185,6 @@ def from_truth(t: Truth, negated: bool, object_id: str, other_id: str | None = N
     return Meas(object_id, other_id, ok=status != "violated", status=status, **kw)  # type: ignore[arg-type]
 
 
-OFF_PLANE = "not standing on the table plane (above the horizon), so not measurable on it"
-
-
 def fmt(m: Measurement | Meas) -> str:
     """'3.2 cm (2.9-3.6)': the best estimate and the range, for messages."""
     lo, hi = m.range_cm or (None, None)

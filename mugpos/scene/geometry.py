@@ -96,6 +96,29 @@ def surface_for(scene: Scene, obj: Detection | None = None) -> Surface:
     return image_surface(scene)
 
 
+BEHIND_MARGIN_FRAC = 0.02  # of the photo's height: a box bottom this far above a table's top edge
+
+
+def behind_the_tables(scene: Scene, obj: Detection) -> bool:
+    """Whether `obj` stands behind every table the photo shows, so on none of them.
+
+    Its box bottom (where it touches what holds it) is above the top edge of every table that holds
+    something: it is on a shelf, a wall rack, a counter further back, or a person standing behind.
+    Placing it on the plane would put it metres behind the table, and a move would bring it from
+    the wall "2 m forward". A table that holds nothing (a far or misdetected one) does not count;
+    a table whose top the frame cuts hides nothing behind it.
+    """
+    if obj.label in SURFACE_LABELS:
+        return False
+    tables = [o for o in scene.objects if o.label in SURFACE_LABELS]
+    others = [o for o in scene.objects if o.label not in SURFACE_LABELS]
+    holding = [t for t in tables if any(contains_point(t.box, o.center[0], o.box[3]) for o in others)]
+    if not holding:
+        return False
+    margin = BEHIND_MARGIN_FRAC * scene.image.height
+    return all(obj.box[3] < t.box[1] - margin for t in holding)
+
+
 def normalised(point: tuple[float, float], surface: Box) -> tuple[float, float]:
     """Point in surface coordinates: (0, 0) back-left, (1, 1) front-right."""
     w = max(surface[2] - surface[0], 1e-9)

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from mugpos.rules.measuring import (
-    OFF_PLANE,
     Found,
     Item,
     Layout,
@@ -198,7 +197,7 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             out.append(Meas(s.id, measured_cm=off, required_cm=0.0, ok=ok, status=st))
             continue
         if not desk.has_footprint(s.id):
-            out.append(Meas(s.id, status="uncertain", note=OFF_PLANE))
+            out.append(Meas(s.id, status="uncertain", note=desk.why_off(s.id)))
             continue
         t, off = desk.in_region(s.id, rule.region or "center")
         note = None
