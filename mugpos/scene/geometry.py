@@ -52,14 +52,6 @@ def contains_point(b: Box, x: float, y: float) -> bool:
     return b[0] <= x <= b[2] and b[1] <= y <= b[3]
 
 
-def translate(b: Box, dx: float, dy: float) -> Box:
-    return (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
-
-
-def clip_box(b: Box, width: float, height: float) -> Box:
-    return (max(b[0], 0.0), max(b[1], 0.0), min(b[2], width), min(b[3], height))
-
-
 class Surface(BaseModel):
     """What the mugs stand on: a detected table, else the whole image."""
 
