@@ -35,7 +35,7 @@ from mugpos.rules.placement import (
 )
 from mugpos.rules.verdicts import Conflict, Guide, Move, Suggestion, Suggestions
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.model import Scale, Scene
+from mugpos.scene.model import Scale, Scene, TableSurface
 
 if TYPE_CHECKING:
     from mugpos.scene.measure import Desk
@@ -225,7 +225,8 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
         plan = _plan(mine, ctx)
         if plan is None:
             names = [r.text or r.interpretation for r in broken]
-            msg = f"no free spot on the table for {mug_id}: every spot overlaps another object or leaves the table"
+            where = _table_words(ctx.surface)
+            msg = f"no free spot on {where} for {mug_id}: every spot overlaps another object or leaves it"
             out.conflicts.append(Conflict(object_id=mug_id, rules=names, message=msg))
             continue
         x, y = float(plan.X[plan.best]), float(plan.Y[plan.best])
@@ -234,13 +235,13 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
             # The best free spot fixes nothing (often a nudge off a neighbour's footprint): a move
             # that satisfies no rule is noise a person would follow for nothing, so only the
             # conflict is reported.
-            out.conflicts.append(_conflict(mug_id, mine, still, plan))
+            out.conflicts.append(_conflict(mug_id, mine, still, plan, ctx))
             continue
         dx, dy = x - r0[0], y - r0[1]
         rects[mug_id] = r0 + np.array([dx, dy, dx, dy])
         out.suggestions.append(_suggestion(mug_id, mine, broken, still, ctx, dx, dy))
         if still:
-            out.conflicts.append(_conflict(mug_id, mine, still, plan))
+            out.conflicts.append(_conflict(mug_id, mine, still, plan, ctx))
     return out
 
 
@@ -289,7 +290,18 @@ def _guides(broken: list[Rule], ctx: Ctx, target: tuple[float, ...]) -> list[Gui
     return out
 
 
-def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan) -> Conflict:
+def _table_words(surface: TableSurface) -> str:
+    """How a conflict names where it looked: only the part of the table in view when the frame cuts
+    an edge (a spot beyond the border may exist; the photo cannot say), or the area the desk's own
+    objects cover when no table was found."""
+    if surface.kind == "inferred":
+        return "the part of the desk in view"
+    if not all(e.seen for e in surface.edges.values()):
+        return "the part of the table in view"
+    return "the table"
+
+
+def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan, ctx: Ctx) -> Conflict:
     """Name what blocks each still-broken rule: what the best spot for it alone breaks."""
     involved: list[Rule] = list(still)
     impossible = []
@@ -306,7 +318,10 @@ def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan) -> 
                 involved.append(other)
     names = [r.text or r.interpretation for r in involved]
     if impossible and len(involved) == len(impossible):
-        msg = f"no free spot on the table lets {mug_id} satisfy: " + "; ".join(names)
+        msg = f"no free spot on {_table_words(ctx.surface)} lets {mug_id} satisfy: " + "; ".join(names)
     else:
-        msg = f"no spot on the table lets {mug_id} satisfy these rules together: " + "; ".join(names)
+        msg = (
+            f"no spot on {_table_words(ctx.surface)} lets {mug_id} satisfy these rules together: "
+            + "; ".join(names)
+        )
     return Conflict(object_id=mug_id, rules=names, message=msg)

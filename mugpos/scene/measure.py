@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mugpos.scene.camera import F, ground, project
-from mugpos.scene.geometry import surface_for
+from mugpos.scene.geometry import behind_the_tables, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
 from mugpos.scene.plane import (
@@ -49,6 +49,12 @@ from mugpos.scene.plane import (
     predicted_boxes,
 )
 from mugpos.scene.priors import template
+
+OFF_HORIZON = "not standing on the table plane (above the horizon), so not measurable on it"
+OFF_BEHIND = (
+    "behind the table's back edge (on a shelf, a rack or further back), not on the table, so not "
+    "measurable on it"
+)
 
 TABLE_TURN_DEG = 6.0  # how far a desk may be turned against the camera (1 sigma), unseen in a box
 RANGE_PCT = 95.0  # the central share of samples a range covers
@@ -156,6 +162,7 @@ class Desk:
     feet: dict[str, F] = field(default_factory=dict)  # id -> (K, 4) footprint rects
     surfaces: dict[str | None, _Surf] = field(default_factory=dict)
     surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
+    off_table: dict[str, str] = field(default_factory=dict)  # object id -> why it has no footprint
 
     # --- footprints --------------------------------------------------------------------------
     def footprint(self, object_id: str) -> Footprint | None:
@@ -178,6 +185,10 @@ class Desk:
 
     def has_footprint(self, object_id: str) -> bool:
         return object_id in self.feet
+
+    def why_off(self, object_id: str) -> str:
+        """Why an object has no footprint on the table plane (the note its verdicts carry)."""
+        return self.off_table.get(object_id, OFF_HORIZON)
 
     # --- the table ----------------------------------------------------------------------------
     def surface_of(self, object_id: str | None = None) -> TableSurface:
@@ -415,6 +426,9 @@ def measure_desk(scene: Scene) -> Desk:
         )
     for o in scene.objects:
         if o.id in desk.feet or o.label in SURFACE_LABELS:
+            continue
+        if behind_the_tables(scene, o):
+            desk.off_table[o.id or ""] = OFF_BEHIND
             continue
         rect = _contact_footprint(fit, o)
         if rect is not None:
