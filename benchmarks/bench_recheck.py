@@ -34,6 +34,7 @@ def main() -> None:
     scale = Scale(px_per_cm=10.0, source="assumed")
     status: Counter[str] = Counter()
     why: Counter[str] = Counter()
+    claims: Counter[str] = Counter()
     for path in sorted((args.data / "coco-cups" / "scenes").glob("*.json")):
         scene = Scene.model_validate(json.loads(path.read_text()))
         desk = measure_desk(scene)
@@ -42,6 +43,10 @@ def main() -> None:
             moved = {s.object_id: s for s in solve(rules, scene, scale, desk=desk).suggestions}
             if not moved:
                 continue
+            for s in moved.values():
+                claims["satisfies"] += len(s.satisfies)
+                claims["unconfirmed"] += len(s.unconfirmed)
+                claims["still_violated"] += len(s.still_violated)
             objects = [
                 o.model_copy(update={"box": moved[o.id].to_box}) if o.id in moved else o
                 for o in scene.objects
@@ -57,6 +62,9 @@ def main() -> None:
                                 "range straddles the threshold" if margin else "structural: " + note[:70]
                             ] += 1
     total = sum(status.values())
+    print(
+        "what the moves claim, per rule and mug: " + ", ".join(f"{k} {v}" for k, v in sorted(claims.items()))
+    )
     print(f"rule-mug pairs the solver said its moves satisfy: {total}")
     for s in ("satisfied", "uncertain", "violated"):
         print(f"  re-check {s:<10} {status[s]:>4}  ({status[s] / max(total, 1):.0%})")

@@ -505,6 +505,7 @@ def _human_suggest(r: Any) -> str:
         lines.append(
             f"  {s.object_id}: {s.instruction}"
             + (f" (still violated: {'; '.join(s.still_violated)})" if s.still_violated else "")
+            + (f" (the photo cannot confirm: {'; '.join(s.unconfirmed)})" if s.unconfirmed else "")
         )
     lines.extend(f"  conflict: {c.message}" for c in r.conflicts)
     return "\n".join(lines)

@@ -93,29 +93,13 @@ def _inside(region: str, R: tuple[float, float, float, float], X: A, Y: A, w: fl
 
 def _image_inside(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
     """Whether the mug's whole box in the photo lies in the rule's part of the image, for each
-    candidate footprint corner (X, Y). The box is the footprint's projected corners widened by
-    the margins the mug's real box has around its projected footprint now (its height above the
-    back edge, mostly), scaled with the projected width: the same whole-box test the evaluator
-    applies to the measured box."""
+    candidate footprint corner (X, Y): the box `Desk.boxes_at` gives there, the `to_box` a
+    suggestion reports (an unmoved mug's is its real box, as the evaluator judges it)."""
     desk = ctx.desk
     W, H = desk.scene.image.width, desk.scene.image.height
-
-    def corners(x: A, y: A) -> tuple[A, A, A, A, B]:
-        us, vs, oks = zip(
-            *(desk.to_pixels(x + ox, y + oy) for ox in (0.0, ctx.w) for oy in (0.0, ctx.d)), strict=True
-        )
-        u, v = np.stack(us), np.stack(vs)
-        return u.min(0), v.min(0), u.max(0), v.max(0), np.logical_and.reduce(oks)
-
-    x0, y0 = np.array([ctx.start[0]]), np.array([ctx.start[1]])
-    u1s, v1s, u2s, v2s, _ = corners(x0, y0)
-    obj = desk.scene.get(ctx.mug_id)
-    assert obj is not None
-    bx1, by1, bx2, by2 = obj.box
-    width0 = max(float(u2s[0] - u1s[0]), 1e-6)
-    u1, v1, u2, v2, ok = corners(X, Y)
-    k = (u2 - u1) / width0
-    box = (u1 - (u1s[0] - bx1) * k, v1 - (v1s[0] - by1) * k, u2 + (bx2 - u2s[0]) * k, v2 + (by2 - v2s[0]) * k)
+    dx, dy = np.asarray(X, float) - ctx.start[0], np.asarray(Y, float) - ctx.start[1]
+    box = desk.boxes_at(ctx.mug_id, dx.ravel(), dy.ravel()).T.reshape(4, *np.shape(X))
+    ok = np.isfinite(box).all(axis=0)
     region = rule.region or "center"
     if region == "center":
         return ok & (box[0] >= W / 3) & (box[2] <= 2 * W / 3) & (box[1] >= H / 3) & (box[3] <= 2 * H / 3)
