@@ -505,6 +505,7 @@ def _human_suggest(r: Any) -> str:
         lines.append(
             f"  {s.object_id}: {s.instruction}"
             + (f" (still violated: {'; '.join(s.still_violated)})" if s.still_violated else "")
+            + (f" (the photo cannot confirm: {'; '.join(s.unconfirmed)})" if s.unconfirmed else "")
         )
     lines.extend(f"  conflict: {c.message}" for c in r.conflicts)
     return "\n".join(lines)
@@ -522,6 +523,7 @@ def _human_status(r: Any) -> str:
         where = (st.get("details") or {}).get("path") or (st.get("details") or {}).get("root")
         state = st.get("backend") or ("not opened" if st.get("opened") is False else "?")
         lines.append(f"  {name} store: {state}" + (f" at {where}" if where else ""))
+    lines.extend(f"off: {d}" for d in r.off)
     lines.extend(f"degraded: {d}" for d in r.degraded)
     lines.append("ok: nothing degraded" if not r.degraded else "")
     return "\n".join(x for x in lines if x)

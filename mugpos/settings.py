@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         10.0, ge=0, description="least time between re-reads of the keys when a token names an unknown key"
     )
     oauth_leeway_s: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp/nbf/iat")
+    oauth_accept_plain_jwt: bool = Field(
+        False,
+        description="also accept access tokens whose header says typ JWT (or none), as some Auth0 and "
+        "Entra ID setups issue; issuer, audience, expiry and signature are checked all the same",
+    )
 
     # --- deploy ---------------------------------------------------------------------------
     idle_shutdown_s: float = Field(

@@ -77,16 +77,27 @@ def anyio_backend() -> str:
 
 
 # --- servers ------------------------------------------------------------------------------------
-# Redis: pytest-redis's own `redis_proc` (one server for the session) and this one, started per test,
-# which a test may stop, kill (a crash) and start again on the same port without touching the other.
+# Redis: pytest-redis's own `redis_proc` (one server for the session) and this one, which a test may
+# stop, kill (a crash) and start again on the same port without touching the other. pytest-redis makes
+# process fixtures session-scoped, so the wrapper hands each test a running, empty server and starts it
+# again after a test that left it down.
 _redis_proc_restartable = factories.redis_proc(port=None)
 
 
 @pytest.fixture
-def redis_proc_restartable(request: pytest.FixtureRequest) -> Any:
+def redis_proc_restartable(request: pytest.FixtureRequest) -> Iterator[Any]:
     if shutil.which("redis-server") is None:
         pytest.skip(REDIS_MISSING)
-    return request.getfixturevalue("_redis_proc_restartable")
+    proc = request.getfixturevalue("_redis_proc_restartable")
+    if not proc.running():
+        proc.start()
+    import redis
+
+    with redis.Redis(host=proc.host, port=proc.port) as client:
+        client.flushall()
+    yield proc
+    if not proc.running():
+        proc.start()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,63 @@ def wait_for_port(
             if time.monotonic() > deadline:
                 raise AssertionError(f"nothing listened on {host}:{port} within {timeout_s} s") from None
             time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
+    """Terminate a child politely, kill it if it does not go within `timeout_s`, and reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (Playwright drives it; never `playwright install`), or skip the test."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run installs it)")
+    raise AssertionError  # unreachable: skip raises
+
+
+@dataclass
+class ServedProcess:
+    """A `mugpos serve` child: its base URL, the process, and the file its output goes to."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def mugpos_serve(
+    tmp: Path, env: dict[str, str], *args: str, port: int | None = None, host: str = "127.0.0.1",
+    timeout_s: float = 90.0,
+) -> Iterator[ServedProcess]:  # fmt: skip
+    """`mugpos serve --transport streamable-http` in a child process, output kept in a log file."""
+    port = port or free_port()
+    log_path = tmp / f"mugpos-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mugpos", "serve", "--transport", "streamable-http", "--host", host,
+             "--port", str(port), *args],
+            cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = ServedProcess(f"http://127.0.0.1:{port}", proc, log_path)
+    try:
+        try:
+            wait_for_port(port, timeout_s=timeout_s, proc=proc)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}:\n{server.log()}") from None
+        yield server
+    finally:
+        stop_process(proc)
 
 
 def child_env(app_env: dict[str, str], **extra: str) -> dict[str, str]:
@@ -94,12 +152,7 @@ def http_server(env: dict[str, str], transport: str, host: str = "127.0.0.1") ->
             ) from None
         yield f"http://127.0.0.1:{port}", t0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stderr:
             proc.stderr.close()
 
@@ -123,8 +176,7 @@ def nx_mongodb() -> Iterator[str]:
         wait_for_port(port, proc=proc)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc, timeout_s=10)
 
 
 @contextlib.asynccontextmanager

@@ -212,7 +212,7 @@ async def serve_first_answer(env: dict[str, str], cwd: Path, photo: Path) -> dic
         answered = time.perf_counter() - t0
     if res.is_error:
         return {"error": res.content[0].text[:300]}
-    objects = len(((res.structured_content or {}).get("scene") or {}).get("objects") or [])
+    objects = sum(((res.structured_content or {}).get("object_counts") or {}).values())  # compact: no scene
     cpu = ((res.meta or {}).get("mugpos/timing") or {}).get("process_cpu_s")
     return {
         "initialize_s": round(initialized, 3),

@@ -113,6 +113,27 @@ def get_app() -> Mugpos:
         return _app
 
 
+_webhooks_tried = False
+
+
+def _start_webhooks(app: Mugpos) -> None:
+    """On the first job, in the worker's event loop: the webhook sender, when URLs are configured.
+
+    Events go to the durable outbox before the job answers; the sender delivers them between and
+    after jobs in this loop. A worker stopped with deliveries still due leaves them in its outbox
+    (`MUGPOS_DATA_DIR`): on a network volume the next worker sends them.
+    """
+    global _webhooks_tried
+    if _webhooks_tried:
+        return
+    from mugpos.webhooks import attach_webhooks
+
+    dispatcher = attach_webhooks(app)  # a bad webhook setting fails every job, as it stops a server
+    _webhooks_tried = True
+    if dispatcher is not None:
+        dispatcher.start()
+
+
 def _watch_models(app: Mugpos) -> None:
     """Mark when the models are ready (or failed), with the engine's own per-model seconds."""
     while True:
@@ -178,6 +199,7 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 
         tool, arguments, return_image = parse_job_input(job)
         app = get_app()
+        _start_webhooks(app)
 
         async def progress(fraction: float, message: str) -> None:
             if _on_runpod():

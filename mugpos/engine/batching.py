@@ -328,3 +328,107 @@ class MicroBatcher(Generic[T, R]):
             if not e.fut.done():
                 e.fut.set_exception(exc)
         self._pending.clear()
+
+
+class LaneDispatcher(Generic[T, R]):
+    """For a model that cannot batch (a batch-1 export on the CPU): each item runs as soon as one of
+    `lanes` worker threads is free, and its result goes back at once.
+
+    A MicroBatcher in front of such a model gains nothing (the batch runs picture by picture anyway)
+    and costs overlap: it hands a batch's results back only when its last picture is done, so the
+    pictures finished first wait with their next stages (geometry, drawing, the answer), and then
+    all of them crowd the interpreter lock together while the model idles. Here a finished picture
+    goes on while the others are still in the model. Same interface as `MicroBatcher`."""
+
+    def __init__(self, fn: Callable[[list[T]], list[R]], *, lanes: int, name: str) -> None:
+        if lanes < 1:
+            raise ValueError("lanes must be >= 1")
+        self.fn = fn
+        self.name = name
+        self.lanes = lanes
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix=f"mugpos-{name}-lane")
+        self._stats = _Stats()
+        self._lock = threading.Lock()
+        self._queued = 0
+        self._inflight = 0
+        self._closed = False
+
+    async def submit(self, item: T) -> R:
+        if self._closed:
+            raise ModelError(
+                f"the {self.name} lanes are closed",
+                code="engine_closed",
+                hint="the engine is shutting down; retry against a running server",
+            )
+        loop = asyncio.get_running_loop()
+        arrived = time.perf_counter()
+        self._queued += 1
+        try:
+            return await loop.run_in_executor(self._executor, self._call, item, arrived)
+        finally:
+            self._queued -= 1
+
+    async def submit_many(self, items: list[T]) -> list[R]:
+        """Results for several items, in order (each on its own lane); the first failure is raised
+        once all have finished."""
+        results = await asyncio.gather(*(self.submit(i) for i in items), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return list(results)  # type: ignore[arg-type]
+
+    def _call(self, item: T, arrived: float) -> R:
+        t0 = time.perf_counter()
+        with self._lock:
+            self._inflight += 1
+        ok = False
+        try:
+            results = self.fn([item])
+            if len(results) != 1:
+                raise ModelError(f"{self.name}: the model returned {len(results)} results for 1 input")
+            ok = True
+            return results[0]
+        finally:
+            busy = time.perf_counter() - t0
+            with self._lock:
+                self._inflight -= 1
+                s = self._stats
+                s.batches += 1
+                s.items += 1
+                s.failed_items += int(not ok)
+                s.max_batch = 1
+                s.sizes[1] = s.sizes.get(1, 0) + 1
+                s.busy_s += busy
+                s.wait_s += t0 - arrived
+            telemetry.record_batch(self.name, 1)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            s = self._stats
+            return {
+                "name": self.name,
+                "enabled": True,
+                "lanes": self.lanes,
+                "max_size": 1,
+                "max_wait_ms": 0.0,
+                "batches": s.batches,
+                "items": s.items,
+                "failed_items": s.failed_items,
+                "fallback_batches": 0,
+                "mean_batch": 1.0 if s.batches else 0.0,
+                "max_batch": s.max_batch,
+                "batch_sizes": dict(s.sizes),
+                "queue_depth": max(self._queued - self._inflight, 0),
+                "inflight": self._inflight,
+                "busy_s": round(s.busy_s, 6),
+                "mean_queue_ms": (s.wait_s / s.items * 1000.0) if s.items else 0.0,
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = _Stats()
+
+    async def aclose(self) -> None:
+        """Let running items finish; later submits fail with `engine_closed`."""
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, wait=True)

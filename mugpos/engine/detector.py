@@ -106,6 +106,13 @@ class Detector:
         return self._identity
 
     @property
+    def lanes(self) -> int:
+        """Pictures `detect` can run side by side when called from several threads at once: more
+        than 1 only for a batch-1 ONNX export on a multi-core CPU (`OnnxYolo.lanes`)."""
+        model = self._require()
+        return int(getattr(model, "lanes", 1)) if self.backend == "onnxruntime" else 1
+
+    @property
     def names(self) -> dict[int, str]:
         return dict(self._require().names)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import os
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,11 @@ class OnnxYolo:
         self.session = self._session(self.threads)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self._lanes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lanes_made = False
+        self._lanes_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._running = 0  # predict() calls in flight (callers on several threads)
+        self._running_lock = threading.Lock()
         meta = self.session.get_modelmeta().custom_metadata_map
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -98,12 +103,24 @@ class OnnxYolo:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(self._bytes, options, providers=self._providers)
 
+    @property
+    def lanes(self) -> int:
+        """Pictures this model runs side by side: one per core for a batch-1 export on the CPU
+        (one single-threaded session each), else 1 (it batches, or the GPU is one device)."""
+        return self.threads if self.batch == 1 and self.threads > 1 and self.device == "cpu" else 1
+
+    def _make_lanes(self) -> None:
+        with self._lanes_lock:
+            if not self._lanes_made:
+                for _ in range(self.threads):
+                    self._lanes.put(self._session(1))
+                self._lanes_made = True
+
     def _lane_pool(self) -> ThreadPoolExecutor:
         """One single-threaded session per core: a batch of a batch-1 export runs its pictures side
         by side instead of one after another (each picture still runs alone: same detections)."""
         if self._pool is None:
-            for _ in range(self.threads):
-                self._lanes.put(self._session(1))
+            self._make_lanes()
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mugpos-onnx-lane")
         return self._pool
 
@@ -147,10 +164,25 @@ class OnnxYolo:
         """RGB HxWx3 uint8 pictures -> detections per picture, as Ultralytics' `predict` finds them."""
         if not images:
             return []
-        if self.batch == 1 and len(images) > 1 and self.threads > 1 and self.device == "cpu":
+        if self.lanes > 1 and len(images) > 1:
             pool = self._lane_pool()
             jobs = [pool.submit(self._on_lane, im, conf, iou, imgsz, max_det) for im in images]
             return [job.result() for job in jobs]
+        if self.lanes > 1:
+            # Callers on several threads (`LaneDispatcher`): a picture alone in the model gets every
+            # core (the session's threads); one that comes while another runs takes a one-thread
+            # lane, so two pictures share the cores instead of fighting over both.
+            with self._running_lock:
+                alone = self._running == 0
+                self._running += 1
+            try:
+                if alone:
+                    return self._predict_on(self.session, images, conf, iou, imgsz, max_det)
+                self._make_lanes()
+                return [self._on_lane(images[0], conf, iou, imgsz, max_det)]
+            finally:
+                with self._running_lock:
+                    self._running -= 1
         return self._predict_on(self.session, images, conf, iou, imgsz, max_det)
 
     def _predict_on(

@@ -27,7 +27,7 @@ from mugpos.settings import Settings
 if TYPE_CHECKING:
     from PIL import Image
 
-    from mugpos.engine.batching import MicroBatcher
+    from mugpos.engine.batching import LaneDispatcher, MicroBatcher
     from mugpos.engine.detector import Detector
     from mugpos.engine.embedder import Embedder
     from mugpos.engine.images import LoadedImage
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mugpos.engine")
 
 Progress = Callable[[float, str], Awaitable[None]]
+STAGES_HOLD_MAX_S = 10.0  # `Engine.start(hold_stages=True)`: the longest the warm stages wait
 
 
 class AnalysisCache(Protocol):
@@ -118,7 +119,9 @@ class Engine:
         self.detector: Detector | None = None
         self.embedder: Embedder | None = None
         self.embedder_note: str = "not loaded"
-        self._det_batcher: MicroBatcher[Any, list[Detection]] | None = None
+        self._det_batcher: (
+            MicroBatcher[Any, list[Detection]] | LaneDispatcher[Any, list[Detection]] | None
+        ) = None
         self._emb_batcher: MicroBatcher[Any, Any] | None = None
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
@@ -127,22 +130,49 @@ class Engine:
         self._emb_tried = False
         self._emb_lock = threading.Lock()
         self._stage = "idle"
+        # Set when the warm stages may run (`start(hold_stages=True)` holds them; any later start(),
+        # and so any analysis that waits, lets them go). `_waiting`: analyses waiting for the load.
+        self._stages_go = threading.Event()
+        self._stages_go.set()
+        self._waiting = 0
         self._load_started: float | None = None
         self.load_seconds: dict[str, float] = {}
         self.analyses = 0
 
     # --- model lifecycle ----------------------------------------------------------------
-    def start(self, *, embedder: bool = True) -> None:
+    def start(self, *, embedder: bool = True, hold_stages: bool = False) -> None:
         """Begin loading the models in a background thread (idempotent). `embedder=False` loads
-        the detector alone: checking rules never needs CLIP, so it never waits for it."""
+        the detector alone: checking rules never needs CLIP, so it never waits for it.
+
+        `hold_stages=True` (a first start only) loads the detector, then waits for the next start()
+        before warming the other stages: their imports (scipy, ~0.6 s) hold the interpreter lock, so
+        a server that starts loading before its handshake lets the handshake go first."""
         if embedder:
             self._want_embedder = True
+        if not hold_stages:
+            self._stages_go.set()
         if self._loader is None:
+            if hold_stages:
+                self._stages_go.clear()
             self._load_started = time.perf_counter()
             # Not a daemon: the interpreter waits for a load in flight at exit instead of tearing
             # down under a thread that is inside torch's C++ (which aborts the process).
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
+
+    @property
+    def holding(self) -> bool:
+        """A load is under way with its warm stages held (`start(hold_stages=True)`)."""
+        return self._loader is not None and not self._stages_go.is_set()
+
+    @property
+    def loads_light(self) -> bool:
+        """Whether loading imports no torch: `.onnx` weights on ONNX Runtime and no CLIP. Such a load
+        is cheap on the interpreter lock (a few imports; the session is built and run in C++ with
+        the lock released), so a server may start it before its own handshake instead of after."""
+        s = self.settings
+        onnx = s.detector_weights.strip().lower().endswith(".onnx") and s.detector_backend != "ultralytics"
+        return onnx and s.embedder != "clip"
 
     def _load(self) -> None:
         try:
@@ -157,9 +187,12 @@ class Engine:
             self.load_seconds["detector"] = round(time.perf_counter() - t0, 3)
             self.detector = det
             if self.settings.warmup:
+                self._stages_go.wait(STAGES_HOLD_MAX_S)  # a hold nobody lifts ends by itself
                 self._stage = "warming the stages"
                 t0 = time.perf_counter()
-                _warm_stages()
+                # With an analysis already waiting, only import: a dummy plane fit and picture
+                # would delay the real one by as long as they take.
+                _warm_stages(rehearse=lambda: self._waiting == 0)
                 self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             if self._want_embedder:
@@ -210,10 +243,17 @@ class Engine:
                     self._stage = stage
 
     def _make_batchers(self) -> None:
-        from mugpos.engine.batching import MicroBatcher, shape_key
+        from mugpos.engine.batching import LaneDispatcher, MicroBatcher, shape_key
 
         s = self.settings
         assert self.detector is not None
+        if s.batching and self.detector.lanes > 1:
+            # A batch-1 export cannot share a forward pass: run each picture on its own lane as
+            # soon as one is free, and let it go on the moment it is done (see LaneDispatcher).
+            self._det_batcher = LaneDispatcher(
+                self.detector.detect, lanes=self.detector.lanes, name="detector"
+            )
+            return
         self._det_batcher = MicroBatcher(
             self.detector.detect,
             max_size=s.batch_max_size,
@@ -248,11 +288,15 @@ class Engine:
         a failure clearly."""
         self.start(embedder=embedder)
         last = ""
-        while not self._ready.is_set():
-            if progress is not None and self._stage != last:
-                last = self._stage
-                await progress(0.05 if "detector" in last else 0.15, f"warming up: {last}")
-            await asyncio.sleep(0.05)
+        self._waiting += 1
+        try:
+            while not self._ready.is_set():
+                if progress is not None and self._stage != last:
+                    last = self._stage
+                    await progress(0.05 if "detector" in last else 0.15, f"warming up: {last}")
+                await asyncio.sleep(0.01)
+        finally:
+            self._waiting -= 1
         if self._load_error is not None:
             err = self._load_error
             if isinstance(err, MugposError):
@@ -418,6 +462,7 @@ class Engine:
     async def aclose(self) -> None:
         # A load cannot be interrupted; let it finish rather than leave a thread importing torch
         # while the interpreter shuts down (that aborts the process).
+        self._stages_go.set()
         if self._loader is not None and self._loader.is_alive():
             await asyncio.to_thread(self._loader.join, 120)
         for b in (self._det_batcher, self._emb_batcher):
@@ -425,12 +470,17 @@ class Engine:
                 await b.aclose()
 
 
-def _warm_stages() -> None:
+def _warm_stages(*, rehearse: Callable[[], bool] = lambda: True) -> None:
     """What the first analysis would otherwise pay for after the models: the measure stage's imports
-    (scipy) and one plane fit, the image codecs, and the picture's fonts."""
+    (scipy), the image codecs, then, if `rehearse()` says so once they are in, one plane fit and one
+    picture (first-call costs, the picture's fonts)."""
     from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
 
     from mugpos.engine.annotate import draw_analysis
+    from mugpos.scene import measure  # noqa: F401  (scipy.optimize: ~0.6 s of imports)
+
+    if not rehearse():
+        return
 
     scene = Scene.model_validate(
         {

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mugpos.access import READ, WRITE, caller_from_scope, refusal
 from mugpos.access.guard import TokenBucket  # re-exported: older imports use mcp_server.auth
 from mugpos.access.tokens import token_matches
+from mugpos.mcp_server.envelope import INVALID_REQUEST, envelope_problem
 
 TOOL_SCOPES: dict[str, str] = {
     "analyze_image": READ,
@@ -38,7 +39,6 @@ METHOD_SCOPES: dict[str, str] = {
     "prompts/get": READ,
     "completion/complete": READ,
 }
-INVALID_REQUEST = -32600
 
 
 def scopes_for(message: dict[str, Any]) -> list[str]:
@@ -50,23 +50,6 @@ def scopes_for(message: dict[str, Any]) -> list[str]:
         return [TOOL_SCOPES.get(str(name), WRITE)]  # an unknown tool: the strictest answer
     scope = METHOD_SCOPES.get(str(method))
     return [scope] if scope else []
-
-
-def envelope_problem(message: Any) -> str | None:
-    """Why `message` is not a JSON-RPC 2.0 request, notification or response, or None."""
-    if not isinstance(message, dict):
-        return "a JSON-RPC message must be an object"
-    if message.get("jsonrpc") != "2.0":
-        return 'the "jsonrpc" member must be exactly "2.0"'
-    request_id = message.get("id")
-    valid_id = isinstance(request_id, str | int) and not isinstance(request_id, bool)
-    if "id" in message and not valid_id and (request_id is not None or "method" in message):
-        return 'the "id" member must be a string or an integer'
-    if "method" in message:
-        return None if isinstance(message["method"], str) else 'the "method" member must be a string'
-    if "result" in message or "error" in message:
-        return None
-    return 'a request needs a "method" member'
 
 
 def _id_of(message: Any) -> str | int | None:

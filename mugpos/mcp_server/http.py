@@ -104,7 +104,11 @@ def build_access(settings: Settings, transport: str, host: str, port: int) -> Ac
     keys = JwksCache(issuer, jwks_url=settings.oauth_jwks_url, ttl_s=settings.oauth_jwks_ttl_s,
                      refresh_cooldown_s=settings.oauth_jwks_refresh_cooldown_s)  # fmt: skip
     jwt_verifier = JwtVerifier(
-        issuer, settings.oauth_audience or resource, keys=keys, leeway_s=settings.oauth_leeway_s
+        issuer,
+        settings.oauth_audience or resource,
+        keys=keys,
+        leeway_s=settings.oauth_leeway_s,
+        accept_plain_jwt=settings.oauth_accept_plain_jwt,
     )
     verifier: TokenVerifier = jwt_verifier if static is None else EitherVerifier(static, jwt_verifier)
     return Access(verifier, hosts, resource, issuer)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server import MCPServer
@@ -58,6 +59,27 @@ class MugposMCPServer(MCPServer[Any]):
         return await super().get_prompt(name, arguments, context)
 
 
+@contextmanager
+def _logging_already_set_up() -> Iterator[None]:
+    """Skip the SDK's `configure_logging` while the server is built, when logging is set up already.
+
+    `MCPServer()` (2.3) calls it every time: it imports rich (~50 ms of a cold start) to build a
+    RichHandler, then hands it to `logging.basicConfig`, which does nothing at all when the root
+    logger has a handler, as it has under every mugpos door (the CLI and `python -m
+    mugpos.mcp_server` configure stderr logging first). Without a handler the SDK's setup runs."""
+    import mcp.server.mcpserver.server as sdk
+
+    original = getattr(sdk, "configure_logging", None)
+    if original is None or not logging.getLogger().handlers:
+        yield
+        return
+    sdk.configure_logging = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        sdk.configure_logging = original
+
+
 def build_server(app: Mugpos) -> MCPServer[Any]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
@@ -65,20 +87,23 @@ def build_server(app: Mugpos) -> MCPServer[Any]:
         # The loader starts a moment later, so importing torch does not contend with the handshake
         # for the interpreter lock; a tool call that comes first starts it at once (start() is
         # idempotent). The app outlives a single connection (SSE runs one lifespan per client).
-        handle = asyncio.get_running_loop().call_later(WARMUP_DELAY_S, app.start)
+        # A load started before the server (stdio, no torch) holds only its warm stages: let them go.
+        delay = 0.0 if app.engine.holding else WARMUP_DELAY_S
+        handle = asyncio.get_running_loop().call_later(delay, app.start)
         try:
             yield None
         finally:
             handle.cancel()
 
-    server: MCPServer[Any] = MugposMCPServer(
-        name="mugpos",
-        title="mugpos: mug placement",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        lifespan=lifespan,
-        extensions=[desk_apps()],  # MCP Apps: the desk view resource (mcp_server/desk_app.py)
-    )
+    with _logging_already_set_up():
+        server: MCPServer[Any] = MugposMCPServer(
+            name="mugpos",
+            title="mugpos: mug placement",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            lifespan=lifespan,
+            extensions=[desk_apps()],  # MCP Apps: the desk view resource (mcp_server/desk_app.py)
+        )
     register_tools(server, app)
     register_resources(server, app)
     register_prompts(server, app)

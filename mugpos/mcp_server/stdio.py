@@ -17,7 +17,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import ErrorData, JSONRPCError
 from pydantic import ValidationError
 
-from mugpos.mcp_server.auth import INVALID_REQUEST, envelope_problem
+from mugpos.mcp_server.envelope import INVALID_REQUEST, envelope_problem
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer

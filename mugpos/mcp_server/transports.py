@@ -72,6 +72,12 @@ def http_app(app: Mugpos, transport: Transport, host: str, port: int = DEFAULT_P
 def serve(app: Mugpos, transport: str = "stdio", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve until stopped. Raises `ConfigError` before binding anything if the setup is unsafe."""
     check_bind(transport, host, app.settings, port)
+    if transport == "stdio" and app.engine.loads_light:
+        # No torch to import: start the detector now, so the ONNX session is built and run once
+        # (with the interpreter lock released) while this thread imports the MCP SDK; the other
+        # stages' imports wait for the server's lifespan, so `initialize` does not wait for them. A
+        # torch load starts from the lifespan only (its imports would hold up the handshake).
+        app.engine.start(hold_stages=True)
     anyio.run(_serve, app, transport, host, port)
 
 

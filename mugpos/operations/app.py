@@ -40,7 +40,10 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         degraded.extend(p for health in tiers.values() if (p := health.problem()))
         if eng["error"]:
             degraded.append(f"models: {eng['error']}")
-        if "disabled" in eng["embedder"]["note"] and not any(d.startswith("embedder") for d in degraded):
+        off: list[str] = []
+        if self.settings.embedder == "none":  # the operator's choice: off, not degraded
+            off.append("embedder (MUGPOS_EMBEDDER=none): search by image and by text is unavailable")
+        elif "disabled" in eng["embedder"]["note"] and not any(d.startswith("embedder") for d in degraded):
             degraded.append(f"embedder {eng['embedder']['note']}")
         return EngineStatus(
             version=__version__,
@@ -57,6 +60,7 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             stores=stores,
             batching=eng["batching"],
             degraded=degraded,
+            off=off,
         )
 
     async def _probe(self, eng: dict[str, Any]) -> list[str]:
@@ -84,7 +88,7 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             eng["detector"]["available"] = how
             if not ok:
                 found.append(f"detector: {how}")
-        if not eng["embedder"]["warm"]:
+        if not eng["embedder"]["warm"] and self.settings.embedder != "none":
             ok, how = await asyncio.to_thread(clip_weights_status, self.settings)
             eng["embedder"]["available"] = how
             if not ok:

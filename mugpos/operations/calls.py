@@ -8,12 +8,14 @@ both refuse a key they do not know, naming the ones they do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from mugpos import telemetry
 from mugpos.errors import MugposError
 from mugpos.operations.app import Mugpos
 from mugpos.operations.arguments import (
@@ -191,16 +193,32 @@ TOOLS: dict[str, ToolSpec] = {
 async def call_tool(
     app: Mugpos, name: str, arguments: dict[str, Any], progress: Progress | None = None
 ) -> Outcome:
-    """Validate arguments and run one tool: the single entry for the RunPod worker (and tests)."""
+    """Validate arguments and run one tool: the single entry for the RunPod worker and the A2A agent.
+
+    Each call is counted in `mugpos_tool_calls` / `mugpos_tool_seconds` like an MCP call, so the
+    operator's view shows the work of every door, not only MCP's.
+    """
+    t0 = time.perf_counter()
     spec = TOOLS.get(name)
-    if spec is None:
-        raise MugposError(f"unknown tool {name!r}", code="unknown_tool", hint=f"tools: {', '.join(TOOLS)}")
     try:
-        args = spec.args.model_validate(arguments or {})
-    except Exception as exc:
-        raise MugposError(
-            f"bad arguments for {name}: {_first_error(exc)}",
-            code="bad_arguments",
-            hint=f"arguments of {name}: {', '.join(spec.args.model_fields)}",
-        ) from None
-    return await spec.handler(app, args, progress)
+        if spec is None:
+            raise MugposError(
+                f"unknown tool {name!r}", code="unknown_tool", hint=f"tools: {', '.join(TOOLS)}"
+            )
+        try:
+            args = spec.args.model_validate(arguments or {})
+        except Exception as exc:
+            raise MugposError(
+                f"bad arguments for {name}: {_first_error(exc)}",
+                code="bad_arguments",
+                hint=f"arguments of {name}: {', '.join(spec.args.model_fields)}",
+            ) from None
+        outcome = await spec.handler(app, args, progress)
+    except MugposError as exc:
+        telemetry.record_call(name if spec else "unknown", "refused", time.perf_counter() - t0, exc.code)
+        raise
+    except Exception:
+        telemetry.record_call(name if spec else "unknown", "error", time.perf_counter() - t0, "internal")
+        raise
+    telemetry.record_call(name, "ok", time.perf_counter() - t0)
+    return outcome

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mugpos.resources._common import JSON, to_json
-from mugpos.rules.grammar import TEMPLATES
 from mugpos.rules.model import Rule
-from mugpos.rules.units import UNITS
-from mugpos.rules.vocabulary import ALL_LABEL_GROUPS, TERMS
 from mugpos.scene.labels import (
     COCO_CLASSES,
     CONTEXT_LABELS,
@@ -41,6 +38,12 @@ _UNITS = {
 
 def vocabulary() -> dict[str, Any]:
     """Everything a rule may say, read from the rules package itself so the two cannot drift."""
+    # Imported when read: the grammar compiles a lark parser (~0.15 s with its lexicon), which a
+    # server's start and its first analysis do not need.
+    from mugpos.rules.grammar import TEMPLATES
+    from mugpos.rules.units import UNITS
+    from mugpos.rules.vocabulary import ALL_LABEL_GROUPS, TERMS
+
     words: dict[str, dict[str, Any]] = {}
     frames: dict[str, str] = {}
     unseeable: dict[str, str] = {}

@@ -128,6 +128,7 @@ class EngineStatus(BaseModel):
     stores: dict[str, Any]
     batching: dict[str, Any]
     degraded: list[str] = Field(default_factory=list)
+    off: list[str] = Field(default_factory=list, description="what settings switched off on purpose")
 
 
 __all__ = [

@@ -25,11 +25,15 @@ def suggest_summary(suggestions: list[Any], conflicts: list[Any], verdicts: list
     if not verdicts:
         return "no rules to check: add rules or pass rules"
     if not suggestions:
-        return (
-            "every mug already satisfies the rules"
-            if not conflicts
-            else f"{len(conflicts)} conflicts; no move helps"
-        )
+        if conflicts:
+            return f"{len(conflicts)} conflicts; no move helps"
+        unsure = [v for v in verdicts if v.status in ("uncertain", "violated")]
+        if unsure:  # never "all satisfied" when the photo could not tell
+            return (
+                f"no move suggested; {len(unsure)} of {len(verdicts)} rules the photo cannot settle: "
+                + "; ".join(f"{v.text or v.interpretation} ({v.status})" for v in unsure[:3])
+            )
+        return "every mug already satisfies the rules"
     moves = "; ".join(f"{s.object_id}: {s.instruction}" for s in suggestions[:4])
     return moves + (f"; {len(conflicts)} conflicts" if conflicts else "")
 

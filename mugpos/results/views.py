@@ -99,7 +99,7 @@ def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, fl
 def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> SuggestResult:
     """Suggestions first (they are what the caller asked for) without the picture's guide polygons,
     boxes rounded to 0.1 px, saved rules
-    named by their id in `satisfies`/`still_violated`/conflicts (each verdict in `rules` pairs the id
+    named by their id in `satisfies`/`still_violated`/`unconfirmed`/conflicts (each verdict in `rules` pairs the id
     with the words), repeated conflicts and verdict details trimmed until the JSON fits `budget`."""
     ids = {v.text: v.rule_id for v in full.rules if v.rule_id}
 
@@ -115,6 +115,7 @@ def compact_suggestion(full: SuggestResult, budget: int = COMPACT_BYTES) -> Sugg
                 "to_box": _round_box(s.to_box),
                 "satisfies": named(s.satisfies),
                 "still_violated": named(s.still_violated),
+                "unconfirmed": named(s.unconfirmed),
                 **({"guides": []} if drawn else {}),
             }
         )

@@ -91,8 +91,9 @@ def involves(rule: Rule, label: str) -> bool:
     return rule.target is not None and rule.target.selects(label)
 
 
-def box_region_offset(box: Box, frame: Box, region: str) -> tuple[float, bool]:
-    """Pixels the whole box must move to lie inside `region` of `frame`, and whether it does.
+def box_region_offset(box: Box, frame: Box, region: str) -> tuple[float, float, bool]:
+    """Pixels the whole box must move across (dx) and down or up (dy) to lie inside `region` of
+    `frame`, and whether it does.
 
     "In the right half of the image" means the whole mug, as on the table plane (DESIGN: halves
     and sides take the whole footprint): a mug straddling the midline is outside both halves.
@@ -116,7 +117,7 @@ def box_region_offset(box: Box, frame: Box, region: str) -> tuple[float, bool]:
             ay1, ay2 = y1 + (y2 - y1) / 3, y1 + 2 * (y2 - y1) / 3
             dx = max(ax1 - bx1, bx2 - ax2, 0.0)
             dy = max(ay1 - by1, by2 - ay2, 0.0)
-    return (dx * dx + dy * dy) ** 0.5, dx == 0 and dy == 0
+    return dx, dy, dx == 0 and dy == 0
 
 
 def region_offset(cx: float, cy: float, frame: Box, region: str) -> tuple[float, bool]:
@@ -182,9 +183,6 @@ def from_measured(
 def from_truth(t: Truth, negated: bool, object_id: str, other_id: str | None = None, **kw: object) -> Meas:
     status = "uncertain" if t == "uncertain" else ("satisfied" if (t == "yes") != negated else "violated")
     return Meas(object_id, other_id, ok=status != "violated", status=status, **kw)  # type: ignore[arg-type]
-
-
-OFF_PLANE = "not standing on the table plane (above the horizon), so not measurable on it"
 
 
 def fmt(m: Measurement | Meas) -> str:

@@ -6,21 +6,22 @@ are a grid over the table's visible footprint plus every line where a rule's bou
 relation modules say where) and where the footprint would touch another one. Every candidate is
 judged at once with numpy on the best-fit footprints: it must lie on the table (a margin inside the
 edges the photo shows) and clear of every other footprint; among the rest the fewest broken rules by
-severity weight wins, then the shortest move, then a fixed order. `satisfies` and `still_violated`
-are judged the same way, by the best estimate; a check of the moved desk (the evaluator, with the
-plane's ranges) may call a rule `uncertain` where the estimate passes by less than the range.
+severity weight wins, then the shortest move, then a fixed order. Then the moved desk is checked
+the way a photo is (the evaluator, with the plane's ranges): `satisfies` keeps only the rules that
+check confirms, `unconfirmed` holds those the best estimate passes by less than the range (or that
+need an edge the photo cuts), so a move never claims more than a re-check would say.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mugpos.rules import relations
-from mugpos.rules.evaluator import Layout, check, involves
+from mugpos.rules.evaluator import Layout, check, evaluate, involves
 from mugpos.rules.instructions import instruction
 from mugpos.rules.model import SEVERITY_WEIGHT, Rule
 from mugpos.rules.placement import (
@@ -35,12 +36,13 @@ from mugpos.rules.placement import (
 )
 from mugpos.rules.verdicts import Conflict, Guide, Move, Suggestion, Suggestions
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.model import Scale, Scene
+from mugpos.scene.model import Scale, Scene, TableSurface
 
 if TYPE_CHECKING:
     from mugpos.scene.measure import Desk
 
 GRID = 30  # grid steps across the table, each way
+PUSH_ROUNDS = 1  # plans again with thresholds pushed past what the check could not confirm
 NEAREST = 1500  # boundary-crossing candidates judged per mug, nearest to the start first
 
 
@@ -197,13 +199,62 @@ def _count_conflicts(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk) 
 
 
 def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = None) -> Suggestions:
-    """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together."""
+    """A suggestion for every mug that breaks a rule; conflicts for rules no spot satisfies together.
+
+    A move that lands on a rule's boundary by the best estimate cannot be confirmed (the range
+    straddles the threshold). When some do, the plan is made once more with those thresholds pushed
+    past the shortfall the check measured, and kept when the check confirms more and finds nothing
+    more broken: the mug goes a little further, to where a re-check says "satisfied".
+    """
     if desk is None:
         from mugpos.scene.measure import measure_desk
 
         desk = measure_desk(scene)
+    out, short = _solve_checked(rules, rules, scene, scale, desk)
+    pushed = list(rules)
+    for _ in range(PUSH_ROUNDS):
+        if not short:
+            break
+        pushed = [_pushed(r, short.get(k, 0.0)) for k, r in enumerate(pushed)]
+        again, short = _solve_checked(pushed, rules, scene, scale, desk)
+        if _tally(again) > _tally(out):
+            out = again
+    return out
+
+
+def _tally(out: Suggestions) -> tuple[int, int]:
+    """How a plan fares on the check: fewer rules found broken first, then more confirmed."""
+    broken = sum(len(s.still_violated) for s in out.suggestions)
+    return (-broken, sum(len(s.satisfies) for s in out.suggestions))
+
+
+def _pushed(rule: Rule, need: float) -> Rule:
+    """The rule with its threshold moved `need` cm (+0.5) past where the check fell short; same name."""
+    if need <= 0 or rule.threshold_cm is None:
+        return rule
+    if not (_is_low(rule) or _is_high(rule)):
+        return rule
+    thr = rule.threshold_cm + need + 0.5 if _is_low(rule) else max(rule.threshold_cm - need - 0.5, 0.5)
+    return rule.model_copy(update={"threshold_cm": thr, "text": rule.text or rule.interpretation})
+
+
+def _is_low(rule: Rule) -> bool:
+    """A threshold the distance must reach (at least N cm)."""
+    return rule.relation == "min_gap" or (rule.relation == "edge" and rule.bound == "min")
+
+
+def _is_high(rule: Rule) -> bool:
+    """A threshold the distance must stay under (within N cm)."""
+    return rule.relation == "max_gap" or (rule.relation == "edge" and rule.bound == "max")
+
+
+def _solve_checked(
+    rules: list[Rule], judged: list[Rule], scene: Scene, scale: Scale, desk: Desk
+) -> tuple[Suggestions, dict[int, float]]:
+    """Plan with `rules`, check the moved desk against `judged` (the user's rules)."""
     movable = _movable(rules)
     out = Suggestions(conflicts=_count_conflicts(rules, scene, scale, desk))
+    shifts: dict[str, tuple[float, float]] = {}
     rects = {i: np.array(f[0], dtype=float) for i, f in desk.feet.items() if np.all(np.isfinite(f[0]))}
     labels = {o.id or "": o.label for o in scene.objects}
     for mug in scene.mugs:
@@ -225,7 +276,8 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
         plan = _plan(mine, ctx)
         if plan is None:
             names = [r.text or r.interpretation for r in broken]
-            msg = f"no free spot on the table for {mug_id}: every spot overlaps another object or leaves the table"
+            where = _table_words(ctx.surface)
+            msg = f"no free spot on {where} for {mug_id}: every spot overlaps another object or leaves it"
             out.conflicts.append(Conflict(object_id=mug_id, rules=names, message=msg))
             continue
         x, y = float(plan.X[plan.best]), float(plan.Y[plan.best])
@@ -234,14 +286,70 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
             # The best free spot fixes nothing (often a nudge off a neighbour's footprint): a move
             # that satisfies no rule is noise a person would follow for nothing, so only the
             # conflict is reported.
-            out.conflicts.append(_conflict(mug_id, mine, still, plan))
+            out.conflicts.append(_conflict(mug_id, mine, still, plan, ctx))
             continue
         dx, dy = x - r0[0], y - r0[1]
         rects[mug_id] = r0 + np.array([dx, dy, dx, dy])
+        shifts[mug_id] = (dx, dy)
         out.suggestions.append(_suggestion(mug_id, mine, broken, still, ctx, dx, dy))
         if still:
-            out.conflicts.append(_conflict(mug_id, mine, still, plan))
-    return out
+            out.conflicts.append(_conflict(mug_id, mine, still, plan, ctx))
+    return out, _recheck(judged, scale, desk, out, shifts)
+
+
+def _recheck(
+    rules: list[Rule], scale: Scale, desk: Desk, out: Suggestions, shifts: dict[str, tuple[float, float]]
+) -> dict[int, float]:
+    """Check the desk as the photo would show it after the moves, the way a new photo is checked
+    (boxes at their `to_box`, the plane fitted again, the plane's ranges): a rule the plan says a
+    move satisfies but that check cannot confirm moves from `satisfies` to `unconfirmed`, one it
+    finds broken to `still_violated`. A given scale (top-down) is exact: footprints just slide.
+
+    Returns, per rule index, how many cm the ranges of moved mugs fell short of the threshold.
+    """
+    short: dict[int, float] = {}
+    if not out.suggestions:
+        return short
+    feet = dict(desk.feet)
+    for mug_id, (dx, dy) in shifts.items():
+        feet[mug_id] = desk.feet[mug_id] + np.array([dx, dy, dx, dy])
+    to_box = {s.object_id: s.to_box for s in out.suggestions}
+    scene = desk.scene.model_copy(
+        update={
+            "objects": [
+                o.model_copy(update={"box": to_box[o.id]}) if o.id in to_box else o
+                for o in desk.scene.objects
+            ]
+        }
+    )
+    if desk.fit.kind == "top_down":
+        moved = replace(desk, scene=scene, feet=feet)
+    else:
+        from mugpos.scene.measure import measure_desk
+
+        moved = measure_desk(scene)
+    status: dict[tuple[str, str], set[str]] = {}
+    enabled = [k for k, r in enumerate(rules) if r.enabled]
+    for k, v in zip(enabled, evaluate(rules, scene, scale, desk=moved), strict=True):
+        for m in v.measurements:
+            status.setdefault((v.text or v.interpretation, m.object_id), set()).add(m.status)
+            if m.status == "uncertain" and m.object_id in shifts and m.range_cm and m.required_cm is not None:
+                lo, hi = m.range_cm
+                need = (m.required_cm - lo) if _is_low(rules[k]) and lo is not None else 0.0
+                need = (hi - m.required_cm) if _is_high(rules[k]) and hi is not None else need
+                short[k] = max(short.get(k, 0.0), min(need, 100.0))
+    for s in out.suggestions:
+        keep, unsure = [], []
+        for text in s.satisfies:
+            found = status.get((text, s.object_id), {"satisfied"})
+            if "violated" in found:
+                s.still_violated.append(text)
+            elif "uncertain" in found:
+                unsure.append(text)
+            else:
+                keep.append(text)
+        s.satisfies, s.unconfirmed = keep, unsure
+    return short
 
 
 def _suggestion(
@@ -289,7 +397,18 @@ def _guides(broken: list[Rule], ctx: Ctx, target: tuple[float, ...]) -> list[Gui
     return out
 
 
-def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan) -> Conflict:
+def _table_words(surface: TableSurface) -> str:
+    """How a conflict names where it looked: only the part of the table in view when the frame cuts
+    an edge (a spot beyond the border may exist; the photo cannot say), or the area the desk's own
+    objects cover when no table was found."""
+    if surface.kind == "inferred":
+        return "the part of the desk in view"
+    if not all(e.seen for e in surface.edges.values()):
+        return "the part of the table in view"
+    return "the table"
+
+
+def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan, ctx: Ctx) -> Conflict:
     """Name what blocks each still-broken rule: what the best spot for it alone breaks."""
     involved: list[Rule] = list(still)
     impossible = []
@@ -306,7 +425,10 @@ def _conflict(mug_id: str, mine: list[Rule], still: list[Rule], plan: _Plan) -> 
                 involved.append(other)
     names = [r.text or r.interpretation for r in involved]
     if impossible and len(involved) == len(impossible):
-        msg = f"no free spot on the table lets {mug_id} satisfy: " + "; ".join(names)
+        msg = f"no free spot on {_table_words(ctx.surface)} lets {mug_id} satisfy: " + "; ".join(names)
     else:
-        msg = f"no spot on the table lets {mug_id} satisfy these rules together: " + "; ".join(names)
+        msg = (
+            f"no spot on {_table_words(ctx.surface)} lets {mug_id} satisfy these rules together: "
+            + "; ".join(names)
+        )
     return Conflict(object_id=mug_id, rules=names, message=msg)

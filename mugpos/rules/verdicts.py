@@ -83,6 +83,11 @@ class Suggestion(BaseModel):
         default_factory=list, description="texts of the rules the new spot satisfies"
     )
     still_violated: list[str] = Field(default_factory=list, description="texts of rules no spot satisfies")
+    unconfirmed: list[str] = Field(
+        default_factory=list,
+        description="texts of rules the move satisfies by the best estimate but a check of the moved "
+        "desk cannot confirm (its range straddles the threshold, or it needs an edge the photo cuts)",
+    )
 
 
 class Conflict(BaseModel):

@@ -82,7 +82,10 @@ TERMS: list[tuple[str, Term]] = [
     (r"scissors", _obj("scissors", {"scissors"})),
     (r"people|persons?|humans?", _obj("person", {"person"})),
     (r"chairs?", _obj("chair", {"chair"})),
-    (r"bags?|backpacks?|handbags?|purses?|suitcases?", _obj("bag", BAG_LABELS)),
+    (r"bags?", _obj("bag", BAG_LABELS)),
+    (r"backpacks?|rucksacks?", _obj("backpack", {"backpack"})),
+    (r"handbags?|purses?", _obj("handbag", {"handbag"})),
+    (r"suitcases?", _obj("suitcase", {"suitcase"})),
     (r"appliances?", _obj("appliance", APPLIANCE_LABELS)),
     (r"fridges?|refrigerators?", _obj("refrigerator", {"refrigerator"})),
     (r"microwaves?", _obj("microwave", {"microwave"})),
@@ -169,10 +172,11 @@ TERMS: list[tuple[str, Term]] = [
     ),
 ]
 
-# COCO names not covered above ("zebra", "teddy bear", ...): matched as themselves, plural allowed.
-_COVERED = {lab for _, t in TERMS for lab in t.labels}
+# Every COCO name no pattern above reads ("cake", "zebra", "teddy bear", ...) names itself, plural
+# allowed: a label the answer shows ("cake-1") can always be named in a rule. A name inside a group
+# ("cake" in food) is not enough: the group word does not match the name itself.
 for _name in COCO_CLASSES:
-    if _name not in _COVERED and _name not in SURFACE_LABELS:
+    if _name not in SURFACE_LABELS and not any(re.fullmatch(p, _name, re.IGNORECASE) for p, _ in TERMS):
         TERMS.append((re.escape(_name) + r"(?:s|es)?", _obj(_name, {_name})))
 
 

@@ -52,14 +52,6 @@ def contains_point(b: Box, x: float, y: float) -> bool:
     return b[0] <= x <= b[2] and b[1] <= y <= b[3]
 
 
-def translate(b: Box, dx: float, dy: float) -> Box:
-    return (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
-
-
-def clip_box(b: Box, width: float, height: float) -> Box:
-    return (max(b[0], 0.0), max(b[1], 0.0), min(b[2], width), min(b[3], height))
-
-
 class Surface(BaseModel):
     """What the mugs stand on: a detected table, else the whole image."""
 
@@ -94,6 +86,29 @@ def surface_for(scene: Scene, obj: Detection | None = None) -> Surface:
         if obj is None or holds(best)[0] > 0:
             return Surface(id=best.id, kind="table", box=best.box)
     return image_surface(scene)
+
+
+BEHIND_MARGIN_FRAC = 0.02  # of the photo's height: a box bottom this far above a table's top edge
+
+
+def behind_the_tables(scene: Scene, obj: Detection) -> bool:
+    """Whether `obj` stands behind every table the photo shows, so on none of them.
+
+    Its box bottom (where it touches what holds it) is above the top edge of every table that holds
+    something: it is on a shelf, a wall rack, a counter further back, or a person standing behind.
+    Placing it on the plane would put it metres behind the table, and a move would bring it from
+    the wall "2 m forward". A table that holds nothing (a far or misdetected one) does not count;
+    a table whose top the frame cuts hides nothing behind it.
+    """
+    if obj.label in SURFACE_LABELS:
+        return False
+    tables = [o for o in scene.objects if o.label in SURFACE_LABELS]
+    others = [o for o in scene.objects if o.label not in SURFACE_LABELS]
+    holding = [t for t in tables if any(contains_point(t.box, o.center[0], o.box[3]) for o in others)]
+    if not holding:
+        return False
+    margin = BEHIND_MARGIN_FRAC * scene.image.height
+    return all(obj.box[3] < t.box[1] - margin for t in holding)
 
 
 def normalised(point: tuple[float, float], surface: Box) -> tuple[float, float]:

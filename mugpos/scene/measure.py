@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mugpos.scene.camera import F, ground, project
-from mugpos.scene.geometry import surface_for
+from mugpos.scene.geometry import behind_the_tables, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
 from mugpos.scene.plane import (
@@ -50,6 +50,12 @@ from mugpos.scene.plane import (
     predicted_boxes,
 )
 from mugpos.scene.priors import template
+
+OFF_HORIZON = "not standing on the table plane (above the horizon), so not measurable on it"
+OFF_BEHIND = (
+    "behind the table's back edge (on a shelf, a rack or further back), not on the table, so not "
+    "measurable on it"
+)
 
 TABLE_TURN_DEG = 6.0  # how far a desk may be turned against the camera (1 sigma), unseen in a box
 RANGE_PCT = 95.0  # the central share of samples a range covers
@@ -164,6 +170,7 @@ class Desk:
     round_cm: dict[str, F] = field(default_factory=dict)
     surfaces: dict[str | None, _Surf] = field(default_factory=dict)
     surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
+    off_table: dict[str, str] = field(default_factory=dict)  # object id -> why it has no footprint
 
     # --- footprints --------------------------------------------------------------------------
     def footprint(self, object_id: str) -> Footprint | None:
@@ -195,6 +202,10 @@ class Desk:
 
     def has_footprint(self, object_id: str) -> bool:
         return object_id in self.feet
+
+    def why_off(self, object_id: str) -> str:
+        """Why an object has no footprint on the table plane (the note its verdicts carry)."""
+        return self.off_table.get(object_id, OFF_HORIZON)
 
     # --- the table ----------------------------------------------------------------------------
     def surface_of(self, object_id: str | None = None) -> TableSurface:
@@ -378,41 +389,55 @@ class Desk:
 
     def box_at(self, object_id: str, dx_cm: float, dy_cm: float) -> tuple[float, float, float, float]:
         """Where the object would appear in the photo after moving dx, dy cm on the plane."""
+        b = self.boxes_at(object_id, np.array([dx_cm]), np.array([dy_cm]))[0]
+        if self.fit.kind == "top_down":  # exact: a given scale moves a box by whole cm * ppc
+            return tuple(float(c) for c in b)  # type: ignore[return-value]
+        return tuple(round(float(c), 1) for c in b)  # type: ignore[return-value]
+
+    def boxes_at(self, object_id: str, dx_cm: ArrayLike, dy_cm: ArrayLike) -> F:
+        """`box_at` for many moves at once: (N, 4) boxes. An object with a 3D model is drawn from it,
+        each side the frame does not cut shifted by how far its real box differs from the drawn one
+        (scaled with its size), so an unmoved object appears where it is and a side the frame cuts
+        comes out whole. One without a model moves its contact point and scales its box."""
+        obj = self.scene.get(object_id)
+        assert obj is not None
+        dx, dy = np.asarray(dx_cm, dtype=float), np.asarray(dy_cm, dtype=float)
+        there = self._drawn_boxes(object_id, dx, dy)
+        if self.fit.kind == "top_down" or object_id not in self.fit.ids:
+            return there
+        now = self._drawn_boxes(object_id, np.zeros(1), np.zeros(1))[0]
+        k = (there[:, 2] - there[:, 0]) / max(float(now[2] - now[0]), 1e-6)
+        cut = np.array(cut_sides(obj.box, float(self.scene.image.width), float(self.scene.image.height)))
+        residual = np.where(cut, 0.0, np.asarray(obj.box, dtype=float) - now)
+        return there + residual[None, :] * k[:, None]
+
+    def _drawn_boxes(self, object_id: str, dx: F, dy: F) -> F:
         obj = self.scene.get(object_id)
         assert obj is not None
         fit = self.fit
         if fit.kind == "top_down":
             assert fit.ppc is not None
             p = fit.ppc
-            return (
-                obj.box[0] + dx_cm * p,
-                obj.box[1] - dy_cm * p,
-                obj.box[2] + dx_cm * p,
-                obj.box[3] - dy_cm * p,
+            return np.column_stack(
+                [obj.box[0] + dx * p, obj.box[1] - dy * p, obj.box[2] + dx * p, obj.box[3] - dy * p]
             )
         th, h, f = fit.theta[:1], fit.h[:1], fit.f[:1]
         if object_id in fit.ids:
             i = fit.ids.index(object_id)
             x, y, s = fit.obj(i)
-            a = fit.stretch(i)
-            box = predicted_boxes(
-                th, h, f, x[:1] + dx_cm, y[:1] + dy_cm, s[:1], template(fit.priors[i])[None], fit.cx, fit.cy,
-                a[:1],
-            )  # fmt: skip
-            return tuple(round(float(c), 1) for c in box[0, 0])  # type: ignore[return-value]
-        # No 3D model: move the contact point and scale the box by the change of distance.
+            tpl = template(fit.priors[i])[None]
+            sizes = np.full(dx.shape, float(s[0]))
+            stretch = np.full(dx.shape, float(fit.stretch(i)[0]))
+            box = predicted_boxes(th, h, f, (x[0] + dx)[:, None], (y[0] + dy)[:, None], sizes[:, None], tpl,
+                                  fit.cx, fit.cy, stretch[:, None])  # fmt: skip
+            return box[:, 0]
         u0, v0 = obj.center[0], obj.box[3]
         gx, gy = ground(u0, v0, th, h, f, fit.cx, fit.cy)
-        u1, v1, z1 = project(gx + dx_cm, gy + dy_cm, 0.0, th, h, f, fit.cx, fit.cy)
+        u1, v1, z1 = project(gx + dx, gy + dy, 0.0, th, h, f, fit.cx, fit.cy)
         _, _, z0 = project(gx, gy, 0.0, th, h, f, fit.cx, fit.cy)
-        k = float(z0[0] / max(float(z1[0]), 1e-3))
+        k = z0[0] / np.maximum(z1, 1e-3)
         w, hh = obj.width * k, obj.height * k
-        return (
-            round(float(u1[0]) - w / 2, 1),
-            round(float(v1[0]) - hh, 1),
-            round(float(u1[0]) + w / 2, 1),
-            round(float(v1[0]), 1),
-        )
+        return np.column_stack([u1 - w / 2, v1 - hh, u1 + w / 2, v1])
 
     def to_pixels(self, x: ArrayLike, y: ArrayLike) -> tuple[F, F, NDArray[np.bool_]]:
         """Table-plane points (cm) -> where the photo shows them (u, v pixels, best fit), and which
@@ -462,6 +487,9 @@ def measure_desk(scene: Scene) -> Desk:
             desk.round_cm[oid] = np.minimum(w, d) / 2
     for o in scene.objects:
         if o.id in desk.feet or o.label in SURFACE_LABELS:
+            continue
+        if behind_the_tables(scene, o):
+            desk.off_table[o.id or ""] = OFF_BEHIND
             continue
         rect = _contact_footprint(fit, o)
         if rect is not None:

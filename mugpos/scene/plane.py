@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from mugpos.scene.camera import F, focal_from_35mm, ground, horizon_row, project, px_per_cm_at
+from mugpos.scene.geometry import behind_the_tables
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Estimate, Plane, Scene
 from mugpos.scene.priors import Prior, prior_for, template
@@ -161,8 +162,8 @@ def _observations(scene: Scene) -> _Obs:
     boxes, sig, cut, tpl = [], [], [], []
     for o in scene.objects:
         p = prior_for(o.label)
-        if p is None or o.label in SURFACE_LABELS:
-            continue
+        if p is None or o.label in SURFACE_LABELS or behind_the_tables(scene, o):
+            continue  # no known size, or not on the table (a cup on a wall rack says nothing of it)
         c = cut_sides(o.box, w, h)
         if (c[0] and c[2]) or (c[1] and c[3]):
             continue  # cut on both sides: says nothing about its size

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from mugpos import __version__
 from mugpos.stores.outbox import Delivery, Outbox
 from mugpos.webhooks.payload import encode_body
@@ -37,6 +35,8 @@ from mugpos.webhooks.signing import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from mugpos.operations import Mugpos
     from mugpos.settings import Settings
 
@@ -91,6 +91,8 @@ class WebhookDispatcher:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        import httpx  # here, not at the top: a stdio server without webhooks never pays for it
+
         self.outbox = outbox
         self.config = config
         self._client = client or httpx.AsyncClient(timeout=config.timeout_s, follow_redirects=False)
@@ -163,6 +165,8 @@ class WebhookDispatcher:
         return len(due)
 
     async def _deliver(self, d: Delivery) -> None:
+        import httpx
+
         ts = int(self.clock())
         headers = {
             "Content-Type": "application/json",

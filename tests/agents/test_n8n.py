@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import free_port
+from testkit import free_port, stop_process
 
 from mugpos.operations import Mugpos
 from mugpos.settings import Settings
@@ -85,11 +85,7 @@ def n8n(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         print(f"\nn8n up in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         yield f"http://127.0.0.1:{port}/webhook/mugpos"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout_s=20)
         log.close()
 
 

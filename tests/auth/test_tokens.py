@@ -73,6 +73,28 @@ async def test_an_id_token_style_jwt_is_not_an_access_token(oidc: OidcServer) ->
     assert "at+jwt" in await rejected(verifier(oidc), forged)
 
 
+async def test_plain_jwt_typ_only_when_the_operator_allows_it(
+    oidc: OidcServer, oidc_keys: list[dict[str, Any]]
+) -> None:
+    """Some issuers (Auth0, Entra ID setups) sign access tokens with `typ: JWT`. Signed here with the
+    provider's own key and claims, such a token is refused by default (RFC 9068 wants at+jwt) and
+    accepted with MUGPOS_OAUTH_ACCEPT_PLAIN_JWT; a wrong audience is refused either way."""
+    import jwt
+    from jwt.algorithms import RSAAlgorithm
+
+    key = RSAAlgorithm.from_jwk(oidc_keys[0])
+    claims = claims_of(oidc.token("full", RESOURCE, BOTH))
+    plain = jwt.encode(claims, key, algorithm="RS256", headers={"typ": "JWT", "kid": oidc_keys[0]["kid"]})
+    assert "at+jwt" in await rejected(verifier(oidc), plain)
+    lenient = verifier(oidc, accept_plain_jwt=True)
+    assert (await lenient.verify(plain)).client_id == "full"
+    elsewhere = jwt.encode(
+        claims | {"aud": "https://elsewhere.example/mcp"}, key, algorithm="RS256",
+        headers={"typ": "JWT", "kid": oidc_keys[0]["kid"]},
+    )  # fmt: skip
+    assert "Audience" in await rejected(lenient, elsewhere)
+
+
 async def test_keys_cached_then_rotated(needs_oidc: None, tmp_path: Path) -> None:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"

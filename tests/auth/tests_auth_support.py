@@ -11,9 +11,7 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from testkit import free_port  # re-exported: the auth and conformance tests import it from here
+from testkit import (  # free_port re-exported: the auth and conformance tests import it from here
+    ServedProcess,
+    free_port,
+    mugpos_serve,
+    stop_process,
+)
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "oidc_provider.mjs"
@@ -84,8 +87,20 @@ class OidcServer:
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
 
-    def hits(self, path: str) -> int:
-        return sum(1 for line in list(self.lines) if line.startswith("REQ ") and line.split()[2] == path)
+    def hits(self, path: str, settle_s: float = 0.3) -> int:
+        """Requests the provider logged for `path`, once its log has been still for `settle_s`: a
+        thread reads the log, so a request answered a moment ago may not be counted yet."""
+
+        def count() -> int:
+            return sum(1 for line in list(self.lines) if line.startswith("REQ ") and line.split()[2] == path)
+
+        last, since, deadline = count(), time.monotonic(), time.monotonic() + 5.0
+        while time.monotonic() - since < settle_s and time.monotonic() < deadline:
+            time.sleep(0.02)
+            n = count()
+            if n != last:
+                last, since = n, time.monotonic()
+        return last
 
     def token(self, client_id: str, resource: str, scope: str | None = None) -> str:
         data = {"grant_type": "client_credentials", "resource": resource}
@@ -136,12 +151,7 @@ def oidc_server(
                 raise RuntimeError("oidc-provider did not start:\n" + "\n".join(server.lines))
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=10)
 
 
 def tamper(token: str, **claims: Any) -> str:
@@ -181,14 +191,7 @@ class MemoryTokens:
 # --- a real `mugpos serve --transport streamable-http` configured for OAuth ------------------------
 
 
-@dataclass
-class MugposServer:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+MugposServer = ServedProcess  # the name the auth tests use
 
 
 def mugpos_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -213,32 +216,5 @@ def mugpos_env(tmp: Path, **extra: str) -> dict[str, str]:
 def mugpos_server(
     tmp: Path, env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1"
 ) -> Iterator[MugposServer]:
-    port = port or free_port()
-    log_path = tmp / f"mugpos-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mugpos", "serve", "--transport", "streamable-http", "--host", host,
-             "--port", str(port)],
-            cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = MugposServer(f"http://127.0.0.1:{port}", proc, log_path)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not listen:\n{server.log()}") from None
-                time.sleep(0.1)
+    with mugpos_serve(tmp, env, port=port, host=host) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -160,6 +160,15 @@ def test_status_is_truthful_about_missing_weights(app_env: dict[str, str]) -> No
     assert "degraded: detector" in human and "nothing degraded" not in human
 
 
+def test_status_says_off_not_degraded_for_what_the_operator_switched_off(app_env: dict[str, str]) -> None:
+    env = {**app_env, "MUGPOS_EMBEDDER": "none"}
+    res = run(["status", "--json"], env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert not any("embedder" in d for d in doc["degraded"]), doc["degraded"]
+    assert any(d.startswith("embedder") and "MUGPOS_EMBEDDER=none" in d for d in doc["off"]), doc["off"]
+
+
 def test_hints_speak_the_cli(app_env: dict[str, str], tmp_path: Path) -> None:
     res = run(["rules", "remove", "r-000000"], app_env)
     assert res.returncode == 2 and "mugpos rules list" in res.stderr and "list_rules" not in res.stderr

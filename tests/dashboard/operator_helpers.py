@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from testkit import free_port
+from testkit import free_port, stop_process
 
 TOKEN = "operator-token-7c2d"
 
@@ -80,19 +80,5 @@ def prometheus(tmp: Path, target: str, token: str, interval_ms: int = 1000) -> I
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=10)
         log.close()
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run installs it)")
-    raise AssertionError  # unreachable

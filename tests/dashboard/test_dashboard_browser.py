@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from operator_helpers import TOKEN, chromium_path, mcp_client
+from operator_helpers import TOKEN, mcp_client
+from testkit import chromium_path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

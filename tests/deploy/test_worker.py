@@ -7,6 +7,7 @@ for the same input. Nothing of the SDK is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -19,9 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from testkit import free_port
+from receiver import Receiver
+from testkit import free_port, stop_process
 
 from mugpos.deploy.runpod_worker import handler, parse_job_input
+from mugpos.errors import MugposError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,6 +37,7 @@ def data_dir() -> Path | None:
 DATA = data_dir()
 needs_data = pytest.mark.skipif(DATA is None, reason="test data not found: set MUGPOS_TEST_DATA")
 RULE = "Keep mugs at least 6 inches away from laptops"
+HOOK_SECRET = "whsec-worker-test-0123456789"
 # What differs between two runs of the same analysis: identity, time and where it is stored.
 VOLATILE = {"analysis_id", "created_at", "timings", "resources", "took_ms"}
 
@@ -182,7 +186,10 @@ def test_test_input_bad_image_fails_the_job_cleanly(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_local_api_server_runsync(tmp_path: Path, in_process) -> None:
+    """The worker's own API server (`--rp_serve_api`): the same answer as in process, a clean job
+    error for a bad job, and the webhook event of the analysis delivered, signed, from the worker."""
     port = free_port()
+    rx = Receiver(HOOK_SECRET).start()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -195,7 +202,12 @@ async def test_local_api_server_runsync(tmp_path: Path, in_process) -> None:
             "127.0.0.1",
         ],
         cwd=REPO,
-        env=worker_env(tmp_path / "api"),
+        env=worker_env(tmp_path / "api")
+        | {
+            "MUGPOS_WEBHOOK_URLS": rx.url,
+            "MUGPOS_WEBHOOK_SECRET": HOOK_SECRET,
+            "MUGPOS_WEBHOOK_EVENTS": "analysis.completed",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -223,13 +235,16 @@ async def test_local_api_server_runsync(tmp_path: Path, in_process) -> None:
             failed = bad.json()
             assert failed["status"] == "FAILED"
             assert json.loads(failed["error"])["code"] == "unknown_tool"
+
+            deadline = time.monotonic() + 30
+            while not rx.handled and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        (event,) = rx.bodies.values()
+        assert event["type"] == "analysis.completed" and rx.bad_signatures == 0
+        assert event["data"]["analysis_id"] == body["output"]["result"]["analysis_id"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=20)
+        rx.stop()
 
 
 # --- the handler in process: input errors never need the models ---------------------------
@@ -270,3 +285,23 @@ def test_parse_job_input_defaults() -> None:
         {"a": 1},
         False,
     )
+
+
+def _counted(text: str, tool: str, outcome: str) -> float:
+    line = f'mugpos_tool_calls_total{{outcome="{outcome}",tool="{tool}"}} '
+    hit = [ln for ln in text.splitlines() if ln.startswith(line)]
+    return float(hit[0].split()[-1]) if hit else 0.0
+
+
+@pytest.mark.anyio
+async def test_calls_through_the_tool_table_are_counted(in_process: Any) -> None:
+    """The worker and the A2A agent call `call_tool`; the operator's metrics count them like MCP calls."""
+    from mugpos import telemetry
+
+    before = telemetry.render().decode()
+    await in_process("list_rules", {})
+    with pytest.raises(MugposError):
+        await in_process("list_rules", {"nope": 1})
+    after = telemetry.render().decode()
+    assert _counted(after, "list_rules", "ok") == _counted(before, "list_rules", "ok") + 1
+    assert _counted(after, "list_rules", "refused") == _counted(before, "list_rules", "refused") + 1

@@ -101,3 +101,21 @@ def test_first_analysis_never_imports_torch(app_env: dict[str, str], coffee_png:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"cup"' in proc.stdout
     assert "IMPORTED []" in proc.stderr
+
+
+def test_pictures_on_concurrent_lanes_are_the_pictures_alone(data_dir: Path) -> None:
+    """A batch-1 export called from several threads at once (the engine's LaneDispatcher) runs each
+    picture on its own one-thread session or the main one: every detection as when run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    detector = _detector(data_dir / "models" / "yolov8n_int8.onnx", "onnxruntime")
+    if detector.lanes < 2:
+        pytest.skip("one core or a batching export: no lanes")
+    photos = [fit(Image.fromarray(im), 640).array for im in _photos(data_dir)]
+    alone = [detector.detect([im])[0] for im in photos]
+    with ThreadPoolExecutor(detector.lanes) as pool:
+        for _ in range(2):
+            side_by_side = list(pool.map(lambda im: detector.detect([im])[0], photos))
+            for a, b in zip(side_by_side, alone, strict=True):
+                _same(a, b)
+    assert detector._model._lanes_made  # some pictures did take a lane

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import open_mcp_client
+from testkit import chromium_path, open_mcp_client
 
 from mugpos.mcp_server.desk_app import DESK_URI, UI_TOOLS
 from mugpos.scene.model import Scene
 
 pytestmark = pytest.mark.anyio
 HOST_DIR = Path(__file__).parent / "apps_host"
-RULE = "keep mugs in the left half"
+RULE = "keep mugs in the left half of the image"
 
 
 async def test_tools_carry_the_desk_view_and_the_resource_is_an_app(mcp_client: Any) -> None:
@@ -83,13 +82,6 @@ def bundle_bridge(out: Path) -> Path:
     return target
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("chromium not installed (apt-get install -y chromium; .ci/run installs it)")
-    return found
-
-
 def dump(result: Any) -> dict[str, Any]:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -130,7 +122,7 @@ async def test_desk_view_in_a_real_apps_host(app: Any, coffee_png: Path, tmp_pat
             await route.fulfill(body=body, content_type=mime)
 
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+            browser = await p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
             try:
                 page = await browser.new_page(viewport={"width": 800, "height": 1000})
                 errors: list[str] = []

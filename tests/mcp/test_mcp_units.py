@@ -99,3 +99,48 @@ def test_importing_the_server_loads_no_model_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_published_input_schemas_are_the_strict_models_own() -> None:
+    """`refuse_unknown_arguments` derives each schema from the SDK's instead of generating it again:
+    it must be exactly what pydantic generates for the strict argument model, key order included."""
+    import json
+
+    from mugpos.mcp_server.server import build_server
+    from mugpos.operations import Mugpos
+
+    server = build_server(Mugpos(Settings(_env_file=None)))  # type: ignore[call-arg]
+    tools = server._tool_manager.list_tools()
+    assert len(tools) == 7
+    for tool in tools:
+        own = tool.fn_metadata.arg_model.model_json_schema(by_alias=True)
+        assert json.dumps(tool.parameters) == json.dumps(own), tool.name
+        assert own["additionalProperties"] is False and own["title"] == f"arguments of {tool.name}"
+
+
+def test_the_stdio_server_imports_no_http_stack_and_no_rule_grammar() -> None:
+    """What a stdio server's start does not need stays unimported: httpx and PyJWT (HTTP auth,
+    webhooks), the lark rule grammar (the vocabulary resource loads it when read)."""
+    code = (
+        "import sys; from mugpos.mcp_server.server import build_server; from mugpos.mcp_server.stdio import run_stdio;"
+        "from mugpos.webhooks import door; from mugpos.operations import Mugpos;"
+        "from mugpos.settings import Settings; app = Mugpos(Settings(_env_file=None)); door(app); build_server(app);"
+        "loaded = {'httpx', 'jwt', 'lark'} & set(sys.modules); assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_building_the_server_under_configured_logging_skips_the_sdks_rich_setup() -> None:
+    """The SDK's `configure_logging` would import rich for a handler `basicConfig` then drops; with
+    logging set up (every door does it first) the server is built without it, and logs as before."""
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stderr, level=logging.INFO);"
+        "from mugpos.mcp_server.server import build_server; from mugpos.operations import Mugpos;"
+        "from mugpos.settings import Settings; build_server(Mugpos(Settings(_env_file=None)));"
+        "import mcp.server.mcpserver.server as sdk; assert sdk.configure_logging.__name__ == 'configure_logging';"
+        "assert 'rich.console' not in sys.modules; root = logging.getLogger();"
+        "assert [type(h).__name__ for h in root.handlers] == ['StreamHandler'], root.handlers"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

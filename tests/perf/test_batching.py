@@ -275,3 +275,51 @@ def test_lone_item_after_quiet_spell_is_not_held_for_the_wait() -> None:
             await b.aclose()
 
     assert asyncio.run(run()) == {1: 1, 2: 1}
+
+
+# --- LaneDispatcher: a model that cannot batch -----------------------------------------------------
+@pytest.mark.anyio
+async def test_lanes_run_items_alone_side_by_side_and_return_each_when_done() -> None:
+    from mugpos.engine.batching import LaneDispatcher
+
+    started = threading.Barrier(2, timeout=10)  # two items must be in fn at the same time
+
+    def fn(items: list[int]) -> list[int]:
+        assert len(items) == 1  # never a batch
+        if items[0] < 2:
+            started.wait()
+        time.sleep(0.05 if items[0] == 0 else 0.0)
+        return [items[0] * 10]
+
+    lanes = LaneDispatcher(fn, lanes=2, name="t")
+    order: list[int] = []
+
+    async def one(i: int) -> int:
+        r = await lanes.submit(i)
+        order.append(i)
+        return r
+
+    assert await asyncio.gather(one(0), one(1)) == [0, 10]
+    assert order == [1, 0]  # item 1 came back while item 0 was still in the model
+    assert await lanes.submit_many([3, 4, 5]) == [30, 40, 50]
+    st = lanes.stats()
+    assert st["items"] == st["batches"] == 5 and st["max_batch"] == 1 and st["lanes"] == 2
+    assert st["inflight"] == 0 and st["queue_depth"] == 0
+    await lanes.aclose()
+    with pytest.raises(ModelError) as closed:
+        await lanes.submit(1)
+    assert closed.value.code == "engine_closed"
+
+
+@pytest.mark.anyio
+async def test_a_failing_item_on_a_lane_fails_alone() -> None:
+    from mugpos.engine.batching import LaneDispatcher
+
+    lanes = LaneDispatcher(Recorder(fail_on={3}), lanes=2, name="t")
+    results = await asyncio.gather(*(lanes.submit(i) for i in range(5)), return_exceptions=True)
+    assert [r for r in results if not isinstance(r, Exception)] == [0, 10, 20, 40]
+    assert isinstance(results[3], ValueError)
+    assert lanes.stats()["failed_items"] == 1
+    with pytest.raises(ValueError):
+        await lanes.submit_many([1, 3])
+    await lanes.aclose()

@@ -19,6 +19,7 @@ from mugpos.rules.model import (
     SPACING_DEFAULT_CM,
     Rule,
 )
+from mugpos.scene.labels import COCO_CLASSES, MUG_LABELS, SURFACE_LABELS
 
 MUG = ["cup"]
 DRINKS = ["bottle", "cup", "wine glass"]
@@ -97,6 +98,17 @@ def test_interpretation_matches_design_example() -> None:
     assert parse("Keep mugs at least 6 inches away from laptops").interpretation == (
         "every mug >= 15.24 cm from every laptop"
     )
+
+
+@pytest.mark.parametrize(
+    "label", [name for name in COCO_CLASSES if name not in SURFACE_LABELS and name not in MUG_LABELS]
+)
+def test_every_label_an_answer_shows_can_be_named(label: str) -> None:
+    """An answer lists `cake-1`; "keep mugs 20 cm from the cake" must then read as that label (a name
+    inside a group such as food was once refused as an unknown word)."""
+    rule = parse(f"keep mugs at least 20 cm from any {label}")  # "the person/chair" is the user's seat
+    assert rule.relation == "min_gap" and rule.threshold_cm == 20
+    assert rule.target is not None and rule.target.labels == [label], (label, rule.target)
 
 
 # ---- paraphrases per form ------------------------------------------------------------------

@@ -98,3 +98,32 @@ def _check(scene: Scene, desk: object, out: object) -> list[str]:
         if not any(g.kind == "target" for g in s.guides):
             bad.append(f"{s.object_id}: no target drawn")
     return bad
+
+
+# The bundled example photo as the detector sees it (mugpos/examples/coffee.png, `mugpos analyze
+# --example`): a cup standing across the midline of a table the frame cuts on every side.
+COFFEE = Scene.model_validate(
+    {"image": {"width": 600, "height": 400},
+     "objects": [{"id": "cup-1", "label": "cup", "box": [170.2, 16.1, 423.0, 321.0]},
+                 {"id": "dining-table-1", "label": "dining table", "box": [0.6, 0.5, 587.2, 391.2]}]}
+)  # fmt: skip
+
+
+def test_image_half_distance_matches_the_move() -> None:
+    """ "cup-1 is 5.7 cm outside the left half" is the shortest slide on the table that brings the
+    whole box in, the same test the solver places it by and the box the suggestion reports, so the
+    move that fixes it is not shorter and lands inside (the photo's average scale once said 6.62 cm
+    beside a 5.7 cm move)."""
+    from mugpos.rules.evaluator import evaluate
+
+    desk = measure_desk(COFFEE)
+    scale = Scale(px_per_cm=10.0, source="assumed")
+    rules = _rules(["keep mugs in the left half of the image"])
+    [verdict] = evaluate(rules, COFFEE, scale, desk=desk)
+    [m] = verdict.measurements
+    assert m.status == "violated" and m.measured_cm is not None
+    [s] = solve(rules, COFFEE, scale, desk=desk).suggestions
+    assert s.satisfies == [rules[0].text] and not s.still_violated and not s.unconfirmed
+    assert s.to_box[2] <= 300.0 + 0.5, s.to_box  # the whole reported box left of the midline
+    moved = float(np.hypot(s.move.dx_cm, s.move.dy_cm))
+    assert m.measured_cm <= moved + 0.3 and moved <= m.measured_cm + 2.0, (m.measured_cm, s.move)

@@ -5,17 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from testkit import free_port
+from testkit import ServedProcess, mugpos_serve
 
 SECRET_TOKEN = "tok-SECRET-7f3a9c2e51d84b06"
 SECRET_S3 = "s3-SECRET-AKIAFAKE-9d8c7b6a5f4e3d2c"
@@ -49,14 +44,7 @@ def png_bomb(side: int = 40_000) -> bytes:
 # --- a real `mugpos serve --transport streamable-http` in a subprocess ------------------------------
 
 
-@dataclass
-class HttpServer:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+HttpServer = ServedProcess  # the name the security tests use
 
 
 def server_env(tmp_path: Path, test_data: Path, **extra: str) -> dict[str, str]:
@@ -80,32 +68,5 @@ def server_env(tmp_path: Path, test_data: Path, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def run_http_server(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[HttpServer]:
-    port = free_port()
-    log_path = tmp_path / f"server-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mugpos", "serve", "--transport", "streamable-http",
-             "--host", "127.0.0.1", "--port", str(port), *args],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = HttpServer(f"http://127.0.0.1:{port}", proc, log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not listen:\n{server.log()}") from None
-                time.sleep(0.1)
+    with mugpos_serve(tmp_path, env, *args, timeout_s=60) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

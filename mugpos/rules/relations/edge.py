@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from mugpos.rules.measuring import (
-    OFF_PLANE,
     Found,
     Item,
     Layout,
@@ -136,7 +135,7 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     out = []
     for s in [s for s in subj if only is None or only == s.id]:
         if not desk.has_footprint(s.id):
-            out.append(Meas(s.id, required_cm=thr, status="uncertain", note=OFF_PLANE))
+            out.append(Meas(s.id, required_cm=thr, status="uncertain", note=desk.why_off(s.id)))
             continue
         e = desk.nearest_edge(s.id, tuple(rule.edges))
         shown = desk.surface_of(s.id).edges[e.edge].seen

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from mugpos.rules.measuring import (
-    OFF_PLANE,
     Found,
     Item,
     Layout,
@@ -203,7 +202,8 @@ def _noun(label: str) -> str:
 
 def _gap(desk: Any, a: str, b: str, thr: float, bound: str) -> Meas:
     if not (desk.has_footprint(a) and desk.has_footprint(b)):
-        return Meas(a, b, required_cm=thr, ok=True, status="uncertain", note=OFF_PLANE)
+        off = a if not desk.has_footprint(a) else b
+        return Meas(a, b, required_cm=thr, ok=True, status="uncertain", note=f"{off} is {desk.why_off(off)}")
     return from_measured(desk.gap(a, b), thr, bound, a, b)
 
 

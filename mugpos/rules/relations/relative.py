@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from mugpos.rules.measuring import (
-    OFF_PLANE,
     Found,
     Item,
     Layout,
@@ -112,7 +111,8 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             if t is s or (only is not None and only not in (s.id, t.id)):
                 continue
             if not (desk.has_footprint(s.id) and desk.has_footprint(t.id)):
-                out.append(Meas(s.id, t.id, status="uncertain", note=OFF_PLANE))
+                off = s.id if not desk.has_footprint(s.id) else t.id
+                out.append(Meas(s.id, t.id, status="uncertain", note=f"{off} is {desk.why_off(off)}"))
                 continue
             out.append(from_truth(desk.direction(s.id, t.id, rule.direction or ""), rule.negated, s.id, t.id))
     return out, None

@@ -7,12 +7,12 @@ corner", "in the centre of the desk", "on the left half of the image", "never on
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from mugpos.rules.measuring import (
-    OFF_PLANE,
     Found,
     Item,
     Layout,
@@ -23,6 +23,7 @@ from mugpos.rules.measuring import (
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
+from mugpos.scene.measure import Desk
 
 KINDS = ("side",)
 
@@ -92,29 +93,13 @@ def _inside(region: str, R: tuple[float, float, float, float], X: A, Y: A, w: fl
 
 def _image_inside(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
     """Whether the mug's whole box in the photo lies in the rule's part of the image, for each
-    candidate footprint corner (X, Y). The box is the footprint's projected corners widened by
-    the margins the mug's real box has around its projected footprint now (its height above the
-    back edge, mostly), scaled with the projected width: the same whole-box test the evaluator
-    applies to the measured box."""
+    candidate footprint corner (X, Y): the box `Desk.boxes_at` gives there, the `to_box` a
+    suggestion reports (an unmoved mug's is its real box, as the evaluator judges it)."""
     desk = ctx.desk
     W, H = desk.scene.image.width, desk.scene.image.height
-
-    def corners(x: A, y: A) -> tuple[A, A, A, A, B]:
-        us, vs, oks = zip(
-            *(desk.to_pixels(x + ox, y + oy) for ox in (0.0, ctx.w) for oy in (0.0, ctx.d)), strict=True
-        )
-        u, v = np.stack(us), np.stack(vs)
-        return u.min(0), v.min(0), u.max(0), v.max(0), np.logical_and.reduce(oks)
-
-    x0, y0 = np.array([ctx.start[0]]), np.array([ctx.start[1]])
-    u1s, v1s, u2s, v2s, _ = corners(x0, y0)
-    obj = desk.scene.get(ctx.mug_id)
-    assert obj is not None
-    bx1, by1, bx2, by2 = obj.box
-    width0 = max(float(u2s[0] - u1s[0]), 1e-6)
-    u1, v1, u2, v2, ok = corners(X, Y)
-    k = (u2 - u1) / width0
-    box = (u1 - (u1s[0] - bx1) * k, v1 - (v1s[0] - by1) * k, u2 + (bx2 - u2s[0]) * k, v2 + (by2 - v2s[0]) * k)
+    dx, dy = np.asarray(X, float) - ctx.start[0], np.asarray(Y, float) - ctx.start[1]
+    box = desk.boxes_at(ctx.mug_id, dx.ravel(), dy.ravel()).T.reshape(4, *np.shape(X))
+    ok = np.isfinite(box).all(axis=0)
     region = rule.region or "center"
     if region == "center":
         return ok & (box[0] >= W / 3) & (box[2] <= 2 * W / 3) & (box[1] >= H / 3) & (box[3] <= 2 * H / 3)
@@ -186,13 +171,17 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     out = []
     for s in [s for s in subj if only is None or only == s.id]:
         if rule.frame == "image":
-            off, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
+            dx, dy, inside = box_region_offset(s.box, lay.image_box, rule.region or "center")
             ok = inside != rule.negated
             st = "satisfied" if ok else "violated"
-            out.append(Meas(s.id, measured_cm=lay.cm(off), required_cm=0.0, ok=ok, status=st))
+            off = None
+            if not inside and desk.has_footprint(s.id):
+                off = _image_slide_cm(rule, desk, s.id, s.label)
+            off = lay.cm(math.hypot(dx, dy)) if off is None else off
+            out.append(Meas(s.id, measured_cm=off, required_cm=0.0, ok=ok, status=st))
             continue
         if not desk.has_footprint(s.id):
-            out.append(Meas(s.id, status="uncertain", note=OFF_PLANE))
+            out.append(Meas(s.id, status="uncertain", note=desk.why_off(s.id)))
             continue
         t, off = desk.in_region(s.id, rule.region or "center")
         note = None
@@ -213,6 +202,50 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             )
         )
     return out, None
+
+
+def _image_slide_cm(rule: Rule, desk: Desk, object_id: str, label: str) -> float | None:
+    """The shortest slide on the table that brings the mug's whole box into the rule's part of the
+    image: the solver's own whole-box test (`_image_inside`) over a grid of slides, 2 cm then 0.05 cm
+    around the best. So "6 cm outside" is what a move must cover where the mug stands (perspective,
+    foreshortened depth, the mug's height), never the photo's one average scale."""
+    r = [float(v) for v in desk.feet[object_id][0]]
+    if not np.all(np.isfinite(r)):
+        return None
+    ctx = Ctx(
+        desk,
+        object_id,
+        {},
+        {object_id: label},
+        desk.surface_of(object_id),
+        r[2] - r[0],
+        r[3] - r[1],
+        (r[0], r[1]),
+    )
+    parts = (rule.region or "center").split("-")
+    across = any(p in ("left", "right", "center") for p in parts)
+    deep = any(p in ("front", "back", "center") for p in parts)
+    coarse = np.arange(-300.0, 301.0, 2.0)
+    best: tuple[float, float] | None = None
+    for step, (ax, ay) in (
+        (2.0, (coarse if across else np.zeros(1), coarse if deep else np.zeros(1))),
+        (0.05, (None, None)),
+    ):
+        if ax is None:
+            if best is None:
+                return None
+            fine = np.arange(-2.0, 2.0 + step / 2, step)
+            ax = best[0] + fine if across else np.zeros(1)
+            ay = best[1] + fine if deep else np.zeros(1)
+        tx, ty = (g.ravel() for g in np.meshgrid(ax, ay))
+        inside = _image_inside(rule, ctx, r[0] + tx, r[1] + ty)
+        if not inside.any():
+            return None
+        dist = np.where(inside, np.hypot(tx, ty), np.inf)
+        k = int(np.argmin(dist))
+        best = (float(tx[k]), float(ty[k]))
+    assert best is not None
+    return round(math.hypot(*best), 2)
 
 
 def message(rule: Rule, m: Any) -> str:

@@ -133,6 +133,9 @@ class LayoutRecord(BaseModel):
     summary: str = ""
     thumbnail_key: str | None = None
     annotated_key: str | None = None
+    # The whole result as JSON, opaque here: its type (`AnalyzeResult`, an Analysis plus verdicts)
+    # lives in `results`, a layer above the stores, and `operations` types it on the way back
+    # (`Mugpos.get_analysis`). The index fields above are what the store itself reads.
     analysis: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("labels")
