@@ -34,7 +34,15 @@ def suggest_summary(suggestions: list[Any], conflicts: list[Any], verdicts: list
                 + "; ".join(f"{v.text or v.interpretation} ({v.status})" for v in unsure[:3])
             )
         return "every mug already satisfies the rules"
-    moves = "; ".join(f"{s.object_id}: {s.instruction}" for s in suggestions[:4])
+    moves = "; ".join(
+        f"{s.object_id}: {s.instruction}"
+        + (
+            f" (the photo cannot confirm {len(s.unconfirmed)} rule{'s' if len(s.unconfirmed) != 1 else ''})"
+            if s.unconfirmed
+            else ""
+        )
+        for s in suggestions[:4]
+    )
     return moves + (f"; {len(conflicts)} conflicts" if conflicts else "")
 
 

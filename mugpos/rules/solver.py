@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mugpos.rules import relations
-from mugpos.rules.evaluator import Layout, check, evaluate, involves
+from mugpos.rules.evaluator import Layout, check, involves
 from mugpos.rules.instructions import instruction
 from mugpos.rules.model import SEVERITY_WEIGHT, Rule
 from mugpos.rules.placement import (
@@ -34,7 +34,7 @@ from mugpos.rules.placement import (
     to_pixels,
     zone_lines,
 )
-from mugpos.rules.verdicts import Conflict, Guide, Move, Suggestion, Suggestions
+from mugpos.rules.verdicts import Conflict, Guide, Measurement, Move, Suggestion, Suggestions
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Scale, Scene, TableSurface
 
@@ -328,20 +328,29 @@ def _recheck(
         from mugpos.scene.measure import measure_desk
 
         moved = measure_desk(scene)
-    status: dict[tuple[str, str], set[str]] = {}
-    enabled = [k for k, r in enumerate(rules) if r.enabled]
-    for k, v in zip(enabled, evaluate(rules, scene, scale, desk=moved), strict=True):
-        for m in v.measurements:
-            status.setdefault((v.text or v.interpretation, m.object_id), set()).add(m.status)
-            if m.status == "uncertain" and m.object_id in shifts and m.range_cm and m.required_cm is not None:
-                lo, hi = m.range_cm
-                need = (m.required_cm - lo) if _is_low(rules[k]) and lo is not None else 0.0
-                need = (hi - m.required_cm) if _is_high(rules[k]) and hi is not None else need
-                short[k] = max(short.get(k, 0.0), min(need, 100.0))
-    for s in out.suggestions:
+    lay = Layout(scene, scale, moved)
+    # One sentence may hold several rules ("on the right and 10 cm from the front edge").
+    named: dict[str, list[int]] = {}
+    for k, r in enumerate(rules):
+        named.setdefault(r.text or r.interpretation, []).append(k)
+    checked: dict[int, tuple[list[Measurement], str | None]] = {}
+    for s in out.suggestions:  # only the rules a move claims: the evaluator's check, once per rule
         keep, unsure = [], []
         for text in s.satisfies:
-            found = status.get((text, s.object_id), {"satisfied"})
+            found: set[str] = set()
+            for k in named[text]:
+                if k not in checked:
+                    checked[k] = check(rules[k], lay)
+                ms, reason = checked[k]
+                mine = [m for m in ms if m.object_id == s.object_id] if reason is None else []
+                found |= {m.status for m in mine}
+                for m in mine:
+                    if m.status == "uncertain" and m.range_cm and m.required_cm is not None:
+                        lo, hi = m.range_cm
+                        need = (m.required_cm - lo) if _is_low(rules[k]) and lo is not None else 0.0
+                        need = (hi - m.required_cm) if _is_high(rules[k]) and hi is not None else need
+                        if need > 0:
+                            short[k] = max(short.get(k, 0.0), min(need, 100.0))
             if "violated" in found:
                 s.still_violated.append(text)
             elif "uncertain" in found:
