@@ -51,6 +51,22 @@ class _Stats:
     wait_s: float = 0.0  # summed time items spent queued before dispatch
     sizes: dict[int, int] = field(default_factory=dict)
 
+    def report(self, **shape: Any) -> dict[str, Any]:
+        """The counters as `stats()` reports them (one shape for every dispatcher: the status
+        resource, the dashboard and the bench read it); `shape` adds the dispatcher's own keys."""
+        return {
+            **shape,
+            "batches": self.batches,
+            "items": self.items,
+            "failed_items": self.failed_items,
+            "fallback_batches": self.fallback_batches,
+            "mean_batch": (self.items / self.batches) if self.batches else 0.0,
+            "max_batch": self.max_batch,
+            "batch_sizes": dict(sorted(self.sizes.items())),
+            "busy_s": round(self.busy_s, 6),
+            "mean_queue_ms": (self.wait_s / self.items * 1000.0) if self.items else 0.0,
+        }
+
 
 class MicroBatcher(Generic[T, R]):
     """Gather concurrent `submit` calls into batches for `fn(list[T]) -> list[R]`.
@@ -120,24 +136,14 @@ class MicroBatcher(Generic[T, R]):
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            s = self._stats
-            return {
-                "name": self.name,
-                "enabled": self.enabled,
-                "max_size": self.max_size,
-                "max_wait_ms": self.max_wait_s * 1000.0,
-                "batches": s.batches,
-                "items": s.items,
-                "failed_items": s.failed_items,
-                "fallback_batches": s.fallback_batches,
-                "mean_batch": (s.items / s.batches) if s.batches else 0.0,
-                "max_batch": s.max_batch,
-                "batch_sizes": dict(sorted(s.sizes.items())),
-                "queue_depth": sum(1 for e in self._pending if not e.fut.done()),
-                "inflight": self._inflight,
-                "busy_s": round(s.busy_s, 6),
-                "mean_queue_ms": (s.wait_s / s.items * 1000.0) if s.items else 0.0,
-            }
+            return self._stats.report(
+                name=self.name,
+                enabled=self.enabled,
+                max_size=self.max_size,
+                max_wait_ms=self.max_wait_s * 1000.0,
+                queue_depth=sum(1 for e in self._pending if not e.fut.done()),
+                inflight=self._inflight,
+            )
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -404,25 +410,15 @@ class LaneDispatcher(Generic[T, R]):
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            s = self._stats
-            return {
-                "name": self.name,
-                "enabled": True,
-                "lanes": self.lanes,
-                "max_size": 1,
-                "max_wait_ms": 0.0,
-                "batches": s.batches,
-                "items": s.items,
-                "failed_items": s.failed_items,
-                "fallback_batches": 0,
-                "mean_batch": 1.0 if s.batches else 0.0,
-                "max_batch": s.max_batch,
-                "batch_sizes": dict(s.sizes),
-                "queue_depth": max(self._queued - self._inflight, 0),
-                "inflight": self._inflight,
-                "busy_s": round(s.busy_s, 6),
-                "mean_queue_ms": (s.wait_s / s.items * 1000.0) if s.items else 0.0,
-            }
+            return self._stats.report(
+                name=self.name,
+                enabled=True,
+                lanes=self.lanes,
+                max_size=1,
+                max_wait_ms=0.0,
+                queue_depth=max(self._queued - self._inflight, 0),
+                inflight=self._inflight,
+            )
 
     def reset_stats(self) -> None:
         with self._lock:

@@ -89,6 +89,12 @@ def test_error_text_carries_hint_and_nearest_phrasings() -> None:
     assert "- Keep mugs at least 10 cm from laptops" in text
 
 
+def run_fresh(code: str) -> None:
+    """Run `code` in a fresh interpreter (what a process imports at start) and fail with its stderr."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_importing_the_server_loads_no_model_library() -> None:
     code = (
         "import sys, mugpos.mcp_server; heavy = {'mcp', 'torch', 'ultralytics', 'open_clip'};"
@@ -97,8 +103,7 @@ def test_importing_the_server_loads_no_model_library() -> None:
         "from mugpos.settings import Settings; build_server(Mugpos(Settings(_env_file=None)));"
         "loaded = {'torch', 'ultralytics', 'open_clip'} & set(sys.modules); assert not loaded, loaded"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_fresh(code)
 
 
 def test_published_input_schemas_are_the_strict_models_own() -> None:
@@ -127,8 +132,7 @@ def test_the_stdio_server_imports_no_http_stack_and_no_rule_grammar() -> None:
         "from mugpos.settings import Settings; app = Mugpos(Settings(_env_file=None)); door(app); build_server(app);"
         "loaded = {'httpx', 'jwt', 'lark'} & set(sys.modules); assert not loaded, loaded"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_fresh(code)
 
 
 def test_building_the_server_under_configured_logging_skips_the_sdks_rich_setup() -> None:
@@ -142,5 +146,4 @@ def test_building_the_server_under_configured_logging_skips_the_sdks_rich_setup(
         "assert 'rich.console' not in sys.modules; root = logging.getLogger();"
         "assert [type(h).__name__ for h in root.handlers] == ['StreamHandler'], root.handlers"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_fresh(code)
