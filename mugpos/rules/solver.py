@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from mugpos.scene.measure import Desk
 
 GRID = 30  # grid steps across the table, each way
-PUSH_ROUNDS = 1  # plans again with thresholds pushed past what the check could not confirm
 NEAREST = 1500  # boundary-crossing candidates judged per mug, nearest to the start first
 
 
@@ -211,12 +210,9 @@ def solve(rules: list[Rule], scene: Scene, scale: Scale, desk: Desk | None = Non
 
         desk = measure_desk(scene)
     out, short = _solve_checked(rules, rules, scene, scale, desk)
-    pushed = list(rules)
-    for _ in range(PUSH_ROUNDS):
-        if not short:
-            break
-        pushed = [_pushed(r, short.get(k, 0.0)) for k, r in enumerate(pushed)]
-        again, short = _solve_checked(pushed, rules, scene, scale, desk)
+    if short:  # a second push rarely confirms more (measured: bench_recheck) and costs a refit
+        pushed = [_pushed(r, short.get(k, 0.0)) for k, r in enumerate(rules)]
+        again, _ = _solve_checked(pushed, rules, scene, scale, desk)
         if _tally(again) > _tally(out):
             out = again
     return out
@@ -310,9 +306,6 @@ def _recheck(
     short: dict[int, float] = {}
     if not out.suggestions:
         return short
-    feet = dict(desk.feet)
-    for mug_id, (dx, dy) in shifts.items():
-        feet[mug_id] = desk.feet[mug_id] + np.array([dx, dy, dx, dy])
     to_box = {s.object_id: s.to_box for s in out.suggestions}
     scene = desk.scene.model_copy(
         update={
@@ -323,6 +316,9 @@ def _recheck(
         }
     )
     if desk.fit.kind == "top_down":
+        feet = dict(desk.feet)
+        for mug_id, (dx, dy) in shifts.items():
+            feet[mug_id] = desk.feet[mug_id] + np.array([dx, dy, dx, dy])
         moved = replace(desk, scene=scene, feet=feet)
     else:
         from mugpos.scene.measure import measure_desk

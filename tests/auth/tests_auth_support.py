@@ -212,9 +212,4 @@ def mugpos_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def mugpos_server(
-    tmp: Path, env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1"
-) -> Iterator[MugposServer]:
-    with mugpos_serve(tmp, env, port=port, host=host) as server:
-        yield server
+mugpos_server = mugpos_serve  # the name the auth and conformance tests use

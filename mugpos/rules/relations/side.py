@@ -93,12 +93,16 @@ def _inside(region: str, R: tuple[float, float, float, float], X: A, Y: A, w: fl
 
 def _image_inside(rule: Rule, ctx: Ctx, X: A, Y: A) -> B:
     """Whether the mug's whole box in the photo lies in the rule's part of the image, for each
-    candidate footprint corner (X, Y): the box `Desk.boxes_at` gives there, the `to_box` a
-    suggestion reports (an unmoved mug's is its real box, as the evaluator judges it)."""
-    desk = ctx.desk
+    candidate footprint corner (X, Y)."""
+    return _box_inside(rule, ctx.desk, ctx.mug_id, ctx.start, X, Y)
+
+
+def _box_inside(rule: Rule, desk: Desk, mug_id: str, start: tuple[float, float], X: A, Y: A) -> B:
+    """`_image_inside` from its parts: the box `Desk.boxes_at` gives at each corner (X, Y), the
+    `to_box` a suggestion reports (an unmoved mug's is its real box, as the evaluator judges it)."""
     W, H = desk.scene.image.width, desk.scene.image.height
-    dx, dy = np.asarray(X, float) - ctx.start[0], np.asarray(Y, float) - ctx.start[1]
-    box = desk.boxes_at(ctx.mug_id, dx.ravel(), dy.ravel()).T.reshape(4, *np.shape(X))
+    dx, dy = np.asarray(X, float) - start[0], np.asarray(Y, float) - start[1]
+    box = desk.boxes_at(mug_id, dx.ravel(), dy.ravel()).T.reshape(4, *np.shape(X))
     ok = np.isfinite(box).all(axis=0)
     region = rule.region or "center"
     if region == "center":
@@ -176,7 +180,7 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
             st = "satisfied" if ok else "violated"
             off = None
             if not inside and desk.has_footprint(s.id):
-                off = _image_slide_cm(rule, desk, s.id, s.label)
+                off = _image_slide_cm(rule, desk, s.id)
             off = lay.cm(math.hypot(dx, dy)) if off is None else off
             out.append(Meas(s.id, measured_cm=off, required_cm=0.0, ok=ok, status=st))
             continue
@@ -204,48 +208,33 @@ def measure(rule: Rule, lay: Layout, subj: list[Item], only: str | None) -> Foun
     return out, None
 
 
-def _image_slide_cm(rule: Rule, desk: Desk, object_id: str, label: str) -> float | None:
+def _image_slide_cm(rule: Rule, desk: Desk, object_id: str) -> float | None:
     """The shortest slide on the table that brings the mug's whole box into the rule's part of the
-    image: the solver's own whole-box test (`_image_inside`) over a grid of slides, 2 cm then 0.05 cm
+    image: the solver's own whole-box test (`_box_inside`) over a grid of slides, 2 cm then 0.05 cm
     around the best. So "6 cm outside" is what a move must cover where the mug stands (perspective,
     foreshortened depth, the mug's height), never the photo's one average scale."""
     r = [float(v) for v in desk.feet[object_id][0]]
     if not np.all(np.isfinite(r)):
         return None
-    ctx = Ctx(
-        desk,
-        object_id,
-        {},
-        {object_id: label},
-        desk.surface_of(object_id),
-        r[2] - r[0],
-        r[3] - r[1],
-        (r[0], r[1]),
-    )
     parts = (rule.region or "center").split("-")
     across = any(p in ("left", "right", "center") for p in parts)
     deep = any(p in ("front", "back", "center") for p in parts)
-    coarse = np.arange(-300.0, 301.0, 2.0)
-    best: tuple[float, float] | None = None
-    for step, (ax, ay) in (
-        (2.0, (coarse if across else np.zeros(1), coarse if deep else np.zeros(1))),
-        (0.05, (None, None)),
-    ):
-        if ax is None:
-            if best is None:
-                return None
-            fine = np.arange(-2.0, 2.0 + step / 2, step)
-            ax = best[0] + fine if across else np.zeros(1)
-            ay = best[1] + fine if deep else np.zeros(1)
-        tx, ty = (g.ravel() for g in np.meshgrid(ax, ay))
-        inside = _image_inside(rule, ctx, r[0] + tx, r[1] + ty)
+
+    def nearest(ax: A, ay: A) -> tuple[float, float] | None:
+        tx, ty = (g.ravel() for g in np.meshgrid(ax if across else np.zeros(1), ay if deep else np.zeros(1)))
+        inside = _box_inside(rule, desk, object_id, (r[0], r[1]), r[0] + tx, r[1] + ty)
         if not inside.any():
             return None
-        dist = np.where(inside, np.hypot(tx, ty), np.inf)
-        k = int(np.argmin(dist))
-        best = (float(tx[k]), float(ty[k]))
-    assert best is not None
-    return round(math.hypot(*best), 2)
+        k = int(np.argmin(np.where(inside, np.hypot(tx, ty), np.inf)))
+        return float(tx[k]), float(ty[k])
+
+    coarse = np.arange(-300.0, 301.0, 2.0)
+    best = nearest(coarse, coarse)
+    if best is None:
+        return None
+    fine = np.arange(-2.0, 2.0 + 0.025, 0.05)
+    best = nearest(best[0] + fine, best[1] + fine)
+    return None if best is None else round(math.hypot(*best), 2)
 
 
 def message(rule: Rule, m: Any) -> str:
