@@ -68,13 +68,13 @@ def horizon_row(theta: float, f: float, cy: float) -> float | None:
     return float(cy - f * np.tan(theta))
 
 
-def px_per_cm_at(v: float, theta: float, h: float, f: float, cx: float, cy: float) -> float:
-    """Horizontal scale on the table at image row v: pixels per cm of a small x-step there."""
+def px_per_cm_at(v: ArrayLike, theta: ArrayLike, h: ArrayLike, f: ArrayLike, cx: float, cy: float) -> F:
+    """Horizontal scale on the table at image row v: pixels per cm of a small x-step there (NaN at
+    or above the horizon). Broadcasts like the rest, so every sample of a fit is one call."""
     _, y = ground(cx, v, theta, h, f, cx, cy)
-    if not np.isfinite(y):
-        return float("nan")
-    u1, _, _ = project(1.0, y, 0.0, theta, h, f, cx, cy)
-    return float(u1 - cx)
+    ok = np.isfinite(y)
+    u1, _, _ = project(1.0, np.where(ok, y, 0.0), 0.0, theta, h, f, cx, cy)
+    return np.where(ok, u1 - cx, np.nan)
 
 
 def focal_from_35mm(focal_35mm: float, width: int, height: int) -> float:
