@@ -62,6 +62,7 @@ TEMPER_FLOOR = 2.0
 # (box sides a detector places to 2-5 % of their size, BOX_SIGMA_REL says 3 %).
 OBJECT_TEMPER = 2.0
 REFIT_ITERS, REFIT_PRIOR_CM = 2, 100.0
+START_ITERS = 3  # Gauss-Newton steps placing each object on a start camera
 ELEV_MIN, ELEV_MAX = math.radians(8.0), math.pi / 2
 # A box side this close to the picture's edge is taken as cut by it (share of that image side).
 # Detectors end a cut object's box a little short of the border; for a table, calling an edge
@@ -311,8 +312,14 @@ def _start(prob: _Problem, theta: float) -> F | None:
     xs = np.where(ok, gx * h, 0.0)
     ys = np.where(ok, gy * h, far) + np.array([p.d for p in o.priors]) / 2
     cam = np.array([th, math.log(max(h, 1.0)), math.log(f)])
-    objs = np.column_stack([xs, ys, np.zeros(len(xs)), np.zeros(len(xs))]).ravel()
-    return np.concatenate([cam[prob.free], objs])
+    objs = np.column_stack([xs, ys, np.zeros(len(xs)), np.zeros(len(xs))])
+    # Each object fitted to its own box on the start camera: the solver then mostly moves the
+    # camera, in fewer steps than from the bare contact points.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        placed, _, ok = _place_objects(prob, cam[None], objs[None], START_ITERS)
+    good = ok[0] & np.all(np.isfinite(placed[0]), axis=-1)
+    objs = np.where(good[:, None], placed[0], objs)
+    return np.concatenate([cam[prob.free], objs.ravel()])
 
 
 def _bounds(prob: _Problem, n: int) -> tuple[F, F]:
@@ -507,35 +514,8 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
     back = np.ravel(back)
     cam = uniq[:, :3]  # (U, 3)
     par = np.stack(obj_params(uniq, n), axis=-1)  # (U, n, NP)
-    reg = np.array([1.0 / REFIT_PRIOR_CM**2, 1.0 / REFIT_PRIOR_CM**2, 0.0, 0.0])
-
-    def resid(q: F) -> F:  # (.., K, n, NP) -> (.., K, n, 6)
-        r = prob.box_residuals(cam, *(q[..., k] for k in range(NP)))
-        return np.concatenate(
-            [r, (q[..., 2] / prob.spreads)[..., None], (q[..., 3] / prob.stretches)[..., None]], axis=-1
-        )
-
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for it in range(REFIT_ITERS + 1):
-            steps = np.stack([1e-3 * (1 + np.abs(par[..., 0])), 1e-3 * (1 + np.abs(par[..., 1])),
-                              np.full(par.shape[:-1], 1e-4), np.full(par.shape[:-1], 1e-4)], axis=-1)  # fmt: skip
-            q = np.broadcast_to(par, (1 + NP, *par.shape)).copy()
-            for k in range(NP):
-                q[1 + k, ..., k] += steps[..., k]
-            r = resid(q)  # (1 + NP, K, n, 6)
-            r0 = r[0]
-            jac = np.stack([(r[1 + k] - r0) / steps[..., k, None] for k in range(NP)], axis=-1)  # (K,n,6,NP)
-            wgt = (1 + (r0 / ROBUST_SCALE) ** 2) ** -0.25  # soft-L1 as reweighted least squares
-            jw, rw = jac * wgt[..., None], r0 * wgt
-            a = np.einsum("knri,knrj->knij", jw, jw) + np.diag(reg)
-            ok = np.all(np.isfinite(a), axis=(-1, -2)) & np.all(np.isfinite(rw), axis=-1)
-            a = np.where(ok[..., None, None], a, np.eye(NP))
-            if it == REFIT_ITERS:
-                break
-            g = np.einsum("knri,knr->kni", jw, np.where(ok[..., None], rw, 0.0))
-            step = -np.linalg.solve(a, g[..., None])[..., 0]
-            par = par + np.where(ok[..., None], step, 0.0)
-            par[..., 2:] = np.clip(par[..., 2:], [-1.5, -1.0], [1.5, 1.0])
+        par, a, ok = _place_objects(prob, cam, par, REFIT_ITERS)
         cov = np.linalg.inv(a + 1e-9 * np.eye(NP)) * OBJECT_TEMPER
         cov = (cov + np.swapaxes(cov, -1, -2)) / 2
         vals, vecs = np.linalg.eigh(cov)
@@ -549,6 +529,41 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
     for k in range(NP):
         out[1:, 3 + k :: NP][:, :n] = np.where(good, par[..., k], samples[1:, 3 + k :: NP][:, :n])
     return out
+
+
+def _place_objects(prob: _Problem, cam: F, par: F, iters: int) -> tuple[F, F, F]:
+    """Each object fitted to its own box on fixed camera(s): `iters` batched Gauss-Newton steps
+    (robust weights as in the fit). cam (K, 3), par (K, n, NP) -> par, the normal matrices
+    (K, n, NP, NP) at the result, and which of them are finite."""
+    reg = np.array([1.0 / REFIT_PRIOR_CM**2, 1.0 / REFIT_PRIOR_CM**2, 0.0, 0.0])
+
+    def resid(q: F) -> F:  # (.., K, n, NP) -> (.., K, n, 6)
+        r = prob.box_residuals(cam, *(q[..., k] for k in range(NP)))
+        return np.concatenate(
+            [r, (q[..., 2] / prob.spreads)[..., None], (q[..., 3] / prob.stretches)[..., None]], axis=-1
+        )
+
+    for it in range(iters + 1):
+        steps = np.stack([1e-3 * (1 + np.abs(par[..., 0])), 1e-3 * (1 + np.abs(par[..., 1])),
+                          np.full(par.shape[:-1], 1e-4), np.full(par.shape[:-1], 1e-4)], axis=-1)  # fmt: skip
+        q = np.broadcast_to(par, (1 + NP, *par.shape)).copy()
+        for k in range(NP):
+            q[1 + k, ..., k] += steps[..., k]
+        r = resid(q)  # (1 + NP, K, n, 6)
+        r0 = r[0]
+        jac = np.stack([(r[1 + k] - r0) / steps[..., k, None] for k in range(NP)], axis=-1)  # (K,n,6,NP)
+        wgt = (1 + (r0 / ROBUST_SCALE) ** 2) ** -0.25  # soft-L1 as reweighted least squares
+        jw, rw = jac * wgt[..., None], r0 * wgt
+        a = np.einsum("knri,knrj->knij", jw, jw) + np.diag(reg)
+        ok = np.all(np.isfinite(a), axis=(-1, -2)) & np.all(np.isfinite(rw), axis=-1)
+        a = np.where(ok[..., None, None], a, np.eye(NP))
+        if it == iters:
+            break
+        g = np.einsum("knri,knr->kni", jw, np.where(ok[..., None], rw, 0.0))
+        step = -np.linalg.solve(a, g[..., None])[..., 0]
+        par = par + np.where(ok[..., None], step, 0.0)
+        par[..., 2:] = np.clip(par[..., 2:], [-1.5, -1.0], [1.5, 1.0])
+    return par, a, ok
 
 
 def _assumed(scene: Scene, prob: _Problem, focal_source: str) -> PlaneFit:
