@@ -168,6 +168,10 @@ class Desk:
     # id -> (K,) corner radius of the footprint (cm): a mug, bottle or bowl stands on a disc, not on
     # its bounding square, and a neighbour set diagonally is that much farther from it.
     round_cm: dict[str, F] = field(default_factory=dict)
+    # id -> (K,) turn (radians, either way) of a box-shaped object's footprint inside its
+    # rectangle (`_turn_of`): a book or a keyboard turned on the desk fills its bounding rect
+    # only along a slanted side, and a neighbour beside it is farther from it than from the rect.
+    turn_rad: dict[str, F] = field(default_factory=dict)
     surfaces: dict[str | None, _Surf] = field(default_factory=dict)
     surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
     off_table: dict[str, str] = field(default_factory=dict)  # object id -> why it has no footprint
@@ -187,14 +191,30 @@ class Desk:
     def gap(self, a: str, b: str) -> Measured:
         """Shortest distance between two footprints on the plane (0 when they touch or overlap).
 
-        Footprints are rectangles with rounded corners (`round_cm`): the gap is the one between the
-        rectangles shrunk by their radii, less both radii."""
+        A round object's footprint is its rectangle with rounded corners (`round_cm`); a
+        box-shaped one is the rectangle turned by `turn_rad` inside its bounding rect. Which way
+        it is turned a box cannot tell: each sample takes one way, and the best estimate is the
+        mean over both (over all four when both objects are turned)."""
         fa, fb = self.feet[a], self.feet[b]
         ra, rb = self._round(a, len(fa)), self._round(b, len(fb))
-        ia, ib = _shrink(fa, ra), _shrink(fb, rb)
-        dx = np.maximum(np.maximum(ib[:, 0] - ia[:, 2], ia[:, 0] - ib[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(ib[:, 1] - ia[:, 3], ia[:, 1] - ib[:, 3]), 0.0)
-        return measured(np.maximum(np.hypot(dx, dy) - ra - rb, 0.0))
+        ta, tb = self.turn_rad.get(a), self.turn_rad.get(b)
+        if ta is None and tb is None:
+            return measured(_rect_gap(_shrink(fa, ra), _shrink(fb, rb), ra, rb))
+        g = _poly_gap(_core(fa, ra, ta), _core(fb, rb, tb), ra, rb)
+        flips = [(sa, sb) for sa in ((1.0, -1.0) if ta is not None else (1.0,))
+                 for sb in ((1.0, -1.0) if tb is not None else (1.0,))]  # fmt: skip
+        best = [
+            _poly_gap(
+                _core(fa[:1], ra[:1], None if ta is None else sa * ta[:1]),
+                _core(fb[:1], rb[:1], None if tb is None else sb * tb[:1]),
+                ra[:1],
+                rb[:1],
+            )[0]
+            for sa, sb in flips
+        ]
+        g = g.copy()
+        g[0] = float(np.mean(best))
+        return measured(g)
 
     def _round(self, object_id: str, k: int) -> F:
         r = self.round_cm.get(object_id)
@@ -362,6 +382,7 @@ class Desk:
             fit=fit,
             feet={k: v[:1] for k, v in self.feet.items()},
             round_cm={k: v[:1] for k, v in self.round_cm.items()},
+            turn_rad={k: v[:1] for k, v in self.turn_rad.items()},
             surfaces=surfaces,
         )
 
@@ -466,6 +487,85 @@ def _shrink(rect: F, r: F) -> F:
     return rect + np.column_stack([r, r, -r, -r])
 
 
+def _rect_gap(ia: F, ib: F, ra: F, rb: F) -> F:
+    """Gaps (K,) between rects (K, 4) rounded by ra, rb (given shrunk by their radii)."""
+    dx = np.maximum(np.maximum(ib[:, 0] - ia[:, 2], ia[:, 0] - ib[:, 2]), 0.0)
+    dy = np.maximum(np.maximum(ib[:, 1] - ia[:, 3], ia[:, 1] - ib[:, 3]), 0.0)
+    return np.maximum(np.hypot(dx, dy) - ra - rb, 0.0)
+
+
+MAX_TURN = np.radians(40.0)  # past this a rectangle's bounding rect no longer pins its sides
+
+
+def _turn_of(aspect: float, stretch: F) -> F:
+    """How far (radians, unsigned) a rectangle of the prior's aspect (width / depth) is turned when
+    its bounding rect is `stretch`^2 times that aspect: a turn makes a long thin thing's bounding
+    rect squarer, and nothing else a box shows does so as simply. A bounding rect further from
+    square than the prior's is an object of another aspect, not a turned one: no turn."""
+    q = aspect * np.asarray(stretch, float) ** 2
+    if abs(aspect - 1.0) < 1e-6:
+        return np.zeros(q.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (aspect - q) / (q * aspect - 1.0)
+    return np.arctan(np.clip(np.nan_to_num(t, nan=0.0), 0.0, np.tan(MAX_TURN)))
+
+
+def _core(rect: F, r: F, turn: F | None) -> F:
+    """Footprint polygons (K, 4, 2): a rect shrunk by r, or the rectangle turned by `turn` (signed)
+    whose bounding rect is `rect`."""
+    x1, y1, x2, y2 = (rect[:, k] for k in range(4))
+    if turn is None:
+        x1, y1, x2, y2 = x1 + r, y1 + r, x2 - r, y2 - r
+        return np.stack([np.stack(p, -1) for p in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))], axis=1)
+    c, s = np.cos(turn), np.sin(np.abs(turn))
+    bw, bd = x2 - x1, y2 - y1
+    den = np.maximum(c * c - s * s, 1e-6)
+    w = np.maximum((bw * c - bd * s) / den, 0.0)
+    d = np.maximum((bd * c - bw * s) / den, 0.0)
+    hx, hy = np.array([1, 1, -1, -1]) * 0.5, np.array([-1, 1, 1, -1]) * 0.5
+    lx, ly = hx[None] * w[:, None], hy[None] * d[:, None]  # (K, 4) corners in the object's frame
+    sn = np.sin(turn)[:, None]
+    cn = c[:, None]
+    px = ((x1 + x2) / 2)[:, None] + lx * cn - ly * sn
+    py = ((y1 + y2) / 2)[:, None] + lx * sn + ly * cn
+    return np.stack([px, py], axis=-1)
+
+
+def _poly_gap(p: F, q: F, rp: F, rq: F) -> F:
+    """Gaps (K,) between convex polygons (K, 4, 2) rounded by rp, rq: 0 when their sides cross or
+    one holds the other, else the nearest vertex-to-side distance, less both radii."""
+
+    def edges(a: F) -> tuple[F, F]:
+        return a, np.roll(a, -1, axis=1)
+
+    def cross(o: F, a: F, b: F) -> F:
+        return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+
+    def pt_seg(pts: F, a: F, b: F) -> F:  # (K, m, 2) points to (K, n) segments -> (K, m, n)
+        ab = (b - a)[:, None]
+        ap = pts[:, :, None] - a[:, None]
+        t = np.clip(np.sum(ap * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
+        return np.hypot(*np.moveaxis(ap - t[..., None] * ab, -1, 0))
+
+    pa, pb = edges(p)
+    qa, qb = edges(q)
+    dist = np.minimum(pt_seg(p, qa, qb).min((1, 2)), pt_seg(q, pa, pb).min((1, 2)))
+    # sides crossing: each side's ends on opposite sides of the other's line
+    d1 = cross(qa[:, None], qb[:, None], pa[:, :, None])
+    d2 = cross(qa[:, None], qb[:, None], pb[:, :, None])
+    d3 = cross(pa[:, :, None], pb[:, :, None], qa[:, None])
+    d4 = cross(pa[:, :, None], pb[:, :, None], qb[:, None])
+    crossing = np.any((d1 * d2 < 0) & (d3 * d4 < 0), axis=(1, 2))
+
+    def inside(pt: F, a: F, b: F) -> F:  # (K, 2) point in convex (K, n) sides, either winding
+        c = cross(a, b, pt[:, None])
+        area = np.abs(np.sum(a[..., 0] * b[..., 1] - b[..., 0] * a[..., 1], 1))
+        return (area > 1e-9) & (np.all(c >= -1e-9, 1) | np.all(c <= 1e-9, 1))
+
+    held = inside(p[:, 0], qa, qb) | inside(q[:, 0], pa, pb)
+    return np.maximum(np.where(crossing | held, 0.0, dist) - rp - rq, 0.0)
+
+
 def _axis(part: str) -> tuple[int, int]:
     return (0, 2) if part in ("left", "right") else (1, 3)
 
@@ -485,6 +585,12 @@ def measure_desk(scene: Scene) -> Desk:
         desk.feet[oid] = np.column_stack([x - w / 2, y - d / 2, x + w / 2, y + d / 2])
         if pr.shape == "cylinder":
             desk.round_cm[oid] = np.minimum(w, d) / 2
+        else:
+            # Which way it is turned a box cannot tell: each sample takes one way (seeded, so a
+            # stored analysis measures the same); row 0 is read both ways (`Desk.gap`).
+            sign = np.where(np.random.default_rng(101 + i).random(len(a)) < 0.5, -1.0, 1.0)
+            sign[0] = 1.0
+            desk.turn_rad[oid] = sign * _turn_of(pr.w / pr.d, a[:1])
     for o in scene.objects:
         if o.id in desk.feet or o.label in SURFACE_LABELS:
             continue
