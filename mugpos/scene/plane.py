@@ -33,7 +33,7 @@ from scipy.optimize import least_squares
 from mugpos.scene.camera import F, focal_from_35mm, ground, horizon_row, project, px_per_cm_at
 from mugpos.scene.geometry import behind_the_tables
 from mugpos.scene.labels import SURFACE_LABELS
-from mugpos.scene.model import Estimate, Plane, Scene
+from mugpos.scene.model import Detection, Estimate, Plane, Scene
 from mugpos.scene.priors import Prior, prior_for, template
 
 PRIOR_FOCAL_35MM = 27.0  # phones 24-28 mm, laptop webcams 26-32 mm equivalent
@@ -68,6 +68,8 @@ ELEV_MIN, ELEV_MAX = math.radians(8.0), math.pi / 2
 # Detectors end a cut object's box a little short of the border; for a table, calling an edge
 # "seen" when the frame cut it would measure against the photo's border, so tables get a wider band.
 BORDER_FRAC, TABLE_BORDER_FRAC, BORDER_MIN_PX = 0.01, 0.03, 2.0
+# A box bottom within this many of its box-jitter sigmas of a nearer box's top may be hidden by it.
+OCCLUSION_SIGMAS = 3.0
 STARTS_DEG = (30.0, 50.0, 70.0, 88.0)
 N_REFINED_STARTS = 1
 # Optima this far apart are distinct modes; one whose cost exceeds the best's by more than this many
@@ -156,16 +158,38 @@ class _Obs:
 NDArray_bool = np.ndarray
 
 
+def hidden_bottom(o: Detection, others: list[Detection]) -> bool:
+    """Whether a nearer object may hide the bottom of `o`'s box (a mug behind a laptop shows only
+    above the laptop's edge): its bottom ends where another box begins, one that reaches lower in
+    the picture (so stands nearer) and spans at least half its width. A detector's box of a thing
+    partly hidden ends at what hides it; a bottom well inside another box is seen past it (a
+    keyboard's box is not all keyboard). Such a bottom only says the object reaches at least that
+    far down, like a side the frame cuts."""
+    tol = OCCLUSION_SIGMAS * (BOX_SIGMA_PX + BOX_SIGMA_REL * o.height)
+    for p in others:
+        if p is o or p.box[3] <= o.box[3] + tol:
+            continue
+        cover = min(o.box[2], p.box[2]) - max(o.box[0], p.box[0])
+        if cover >= 0.5 * o.width and abs(o.box[3] - p.box[1]) <= tol:
+            return True
+    return False
+
+
 def _observations(scene: Scene) -> _Obs:
     w, h = float(scene.image.width), float(scene.image.height)
     ids: list[str] = []
     priors: list[Prior] = []
     boxes, sig, cut, tpl = [], [], [], []
-    for o in scene.objects:
+    standing = [
+        o for o in scene.objects if o.label not in SURFACE_LABELS and not behind_the_tables(scene, o)
+    ]
+    for o in standing:
         p = prior_for(o.label)
-        if p is None or o.label in SURFACE_LABELS or behind_the_tables(scene, o):
-            continue  # no known size, or not on the table (a cup on a wall rack says nothing of it)
+        if p is None:
+            continue  # no known size (and things off the table say nothing of it: not `standing`)
         c = cut_sides(o.box, w, h)
+        if hidden_bottom(o, standing):
+            c = (c[0], c[1], c[2], True)
         if (c[0] and c[2]) or (c[1] and c[3]):
             continue  # cut on both sides: says nothing about its size
         assert o.id is not None
