@@ -375,6 +375,7 @@ class Tally:
 
 
 _RULES: dict[str, Rule] = {}
+FIT_S: list[float] = []  # seconds per measure_desk (the plane fit and the desk built on it)
 
 
 def _rule(text: str) -> Rule:
@@ -420,7 +421,9 @@ def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
     out = {k: Tally() for k in KINDS}
     if not cases:
         return out
+    t0 = time.perf_counter()
     desk = measure_desk(scene)
+    FIT_S.append(time.perf_counter() - t0)
     scale = scale_of(desk)
     rules = [_rule(_text(truth, c)) for c in cases]
     verdicts = evaluate(rules, scene, scale, desk)
@@ -521,6 +524,7 @@ def main() -> None:
     args = ap.parse_args()
     for jit in args.jitter:
         t0 = time.perf_counter()
+        FIT_S.clear()
         total = {b: {k: Tally() for k in KINDS} for b in BANDS}
         for seed in args.seeds:
             for b, d in run(args.desks, seed, jit).items():
@@ -530,6 +534,11 @@ def main() -> None:
         print(
             f"\n== box jitter {100 * jit:.0f} %, seeds {args.seeds}, {args.desks} desks each ({took:.0f} s)"
         )
+        if FIT_S:
+            print(
+                f"measure_desk per desk: median {1000 * statistics.median(FIT_S):.0f} ms, "
+                f"mean {1000 * statistics.fmean(FIT_S):.0f} ms ({len(FIT_S)} desks)"
+            )
         print("elevation  rules      n  right  wrong uncertain  gap cm error median / p90")
         for kind in ("gap", "edge", "edge cut"):
             for b in BANDS:

@@ -538,8 +538,9 @@ def _poly_gap(p: F, q: F, rp: F, rq: F) -> F:
     def edges(a: F) -> tuple[F, F]:
         return a, np.roll(a, -1, axis=1)
 
-    def cross(o: F, a: F, b: F) -> F:
-        return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+    def cross(o: F, a: F, b: F) -> F:  # z of (a - o) x (b - o)
+        ao, bo = a - o, b - o
+        return ao[..., 0] * bo[..., 1] - ao[..., 1] * bo[..., 0]
 
     def pt_seg(pts: F, a: F, b: F) -> F:  # (K, m, 2) points to (K, n) segments -> (K, m, n)
         ab = (b - a)[:, None]

@@ -180,9 +180,7 @@ def _observations(scene: Scene) -> _Obs:
     ids: list[str] = []
     priors: list[Prior] = []
     boxes, sig, cut, tpl = [], [], [], []
-    standing = [
-        o for o in scene.objects if o.label not in SURFACE_LABELS and not behind_the_tables(scene, o)
-    ]
+    standing = [o for o in scene.objects if o.label not in SURFACE_LABELS and not behind_the_tables(scene, o)]
     for o in standing:
         p = prior_for(o.label)
         if p is None:
@@ -355,9 +353,7 @@ def _starts(prob: _Problem, thetas: list[float]) -> list[tuple[float, F]]:
         placed, _, ok = _place_objects(prob, q[:, :3], objs, START_ITERS)
     good = ok & np.all(np.isfinite(placed), axis=-1)
     objs = np.where(good[..., None], placed, objs)
-    return [
-        (t, np.concatenate([q[i, :3][prob.free], objs[i].ravel()])) for i, (t, _) in enumerate(rows)
-    ]
+    return [(t, np.concatenate([q[i, :3][prob.free], objs[i].ravel()])) for i, (t, _) in enumerate(rows)]
 
 
 def _bounds(prob: _Problem, n: int) -> tuple[F, F]:

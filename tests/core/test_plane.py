@@ -16,9 +16,9 @@ from mugpos.engine.pipeline import measure_scene
 from mugpos.rules.evaluator import evaluate
 from mugpos.rules.grammar import parse_rule
 from mugpos.scene.camera import focal_from_35mm, ground, project
-from mugpos.scene.measure import Measured, measure_desk
+from mugpos.scene.measure import Measured, _core, _poly_gap, _rect_gap, _shrink, _turn_of, measure_desk
 from mugpos.scene.model import Scene
-from mugpos.scene.plane import PROPOSAL_WIDTH, _posterior_samples, predicted_boxes
+from mugpos.scene.plane import PROPOSAL_WIDTH, _posterior_samples, hidden_bottom, predicted_boxes
 from mugpos.scene.priors import PRIORS, template
 
 W, H = 1600, 1200
@@ -244,8 +244,10 @@ def test_ground_inverts_project() -> None:
 
 def test_a_mug_stands_on_a_disc_not_on_its_bounding_square() -> None:
     # Two mugs set diagonally: the corners of their bounding squares are ~4 cm apart, the mugs ~8.
+    # (The keyboard stands left of cup-1: 10 cm further right its back edge would hide the mug's
+    # bottom, whose box then says only how far down the mug reaches at least.)
     near = [("cup-1", "cup", 0.0, 100.0), ("cup-2", "cup", 12.0, 112.0)]
-    scene = shoot([*near, ("laptop-1", "laptop", -30.0, 120.0), ("keyboard-1", "keyboard", -20, 85.0)], 60.0)
+    scene = shoot([*near, ("laptop-1", "laptop", -30.0, 120.0), ("keyboard-1", "keyboard", -30, 85.0)], 60.0)
     g = measure_desk(scene).gap("cup-1", "cup-2")
     true = true_gap(*near)
     square = math.hypot(12.0 - PRIORS["cup"].w, 12.0 - PRIORS["cup"].d)
@@ -351,3 +353,46 @@ def test_a_mug_measured_past_a_seen_edge_gets_no_verdict_from_it() -> None:
     m = {x.object_id: x for x in v.measurements}
     assert m["cup-1"].status == "uncertain" and "could not stand" in (m["cup-1"].note or "")
     assert m["cup-2"].measured_cm is not None and m["cup-2"].measured_cm > 5.0  # well inside: measured
+
+
+def test_a_bottom_hidden_by_a_nearer_object_only_bounds_it() -> None:
+    # A mug behind a laptop: a detector's box ends at the laptop's top edge, not at the mug's base.
+    objs = [("laptop-1", "laptop", 0.0, 70.0), ("cup-1", "cup", 2.0, 125.0), ("cup-2", "cup", 35.0, 75.0)]
+    objs += [("keyboard-1", "keyboard", -10.0, 50.0)]
+    scene = shoot(objs, 45.0)
+    laptop, cup = scene.get("laptop-1"), scene.get("cup-1")
+    assert laptop is not None and cup is not None and cup.box[3] > laptop.box[1]  # really behind it
+    seen = cup.model_copy(update={"box": (cup.box[0], cup.box[1], cup.box[2], laptop.box[1])})
+    hidden = scene.model_copy(update={"objects": [seen if o.id == "cup-1" else o for o in scene.objects]})
+    assert hidden_bottom(seen, hidden.objects)
+    assert not hidden_bottom(hidden.get("cup-2"), hidden.objects)  # beside it, in plain view
+    true = true_gap(objs[1], objs[0])
+    g = measure_desk(hidden).gap("cup-1", "laptop-1")
+    # Read as its base, the shortened box is a smaller mug much farther back (twice the gap).
+    assert g.lo_cm is not None and g.hi_cm is not None and g.lo_cm - 0.3 <= true <= g.hi_cm + 0.3
+    assert g.value_cm is not None and abs(g.value_cm - true) < 0.25 * true
+
+
+def test_a_turned_footprint_fills_its_bounding_rect_along_a_slant() -> None:
+    rect = np.array([[0.0, 0.0, 40.0, 20.0]])
+    zero = np.zeros(1)
+    for turn in (0.3, -0.3):
+        poly = _core(rect, zero, np.array([turn]))
+        assert np.allclose(poly.min(1), [[0.0, 0.0]], atol=1e-9) and np.allclose(poly.max(1), [[40.0, 20.0]])
+    # A neighbour beside it is farther from the turned footprint than from the rect, either way.
+    mug = _core(np.array([[45.0, 8.0, 45.0, 8.0]]), zero, None)
+    gaps = [float(_poly_gap(_core(rect, zero, np.array([t])), mug, zero, zero)[0]) for t in (0.3, -0.3)]
+    assert min(gaps) >= 5.0 - 1e-9 and max(gaps) > 5.5
+    # Without a turn the polygons' gap is the rounded rects' gap.
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = (np.sort(rng.uniform(-20, 20, (2, 2)), axis=0).T.ravel()[[0, 2, 1, 3]][None] for _ in range(2))
+        ra = np.array([min(a[0, 2] - a[0, 0], a[0, 3] - a[0, 1]) / 2 * rng.random()])
+        want = _rect_gap(_shrink(a, ra), b, ra, zero)
+        assert np.allclose(_poly_gap(_core(a, ra, None), _core(b, zero, None), ra, zero), want)
+    # A keyboard's prior is 3:1; a bounding rect squarer than that is a turned keyboard.
+    aspect = PRIORS["keyboard"].w / PRIORS["keyboard"].d
+    turns = np.degrees(_turn_of(aspect, np.array([1.0, 1.2, 0.8, 0.6])))
+    assert turns[0] == 0.0 and turns[1] == 0.0 and 0.0 < turns[2] < turns[3] <= 40.0
+    c, s = math.cos(math.radians(turns[2])), math.sin(math.radians(turns[2]))
+    assert math.isclose((aspect * c + s) / (aspect * s + c), aspect * 0.8**2, rel_tol=1e-6)
