@@ -19,6 +19,11 @@ and returns a `Desk`; every question is then a cheap pure function of it:
     desk.box_at("cup-1", dx_cm, dy_cm)   -> where that object would appear in the photo, pixels
     desk.measured_scene()                -> the Scene with `plane`, `surface`, `footprint_cm` filled
 
+A footprint is a rectangle on the plane; a round object's has rounded corners, and a box-shaped
+one's (a keyboard, a book) is turned inside it when its fitted aspect is squarer than its kind's:
+gaps are measured between those shapes, the turn taken either way across the samples (a box
+cannot tell which way), the best estimate the mean of both.
+
 Table coordinates: cm, x to the right, y away from the camera (the front edge has the smaller y).
 Every measurement is computed on each sample of the plane's uncertainty; `lo_cm`/`hi_cm` bound the
 central `RANGE_PCT` of them (None: unbounded, as toward an edge the photo does not show), and

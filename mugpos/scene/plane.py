@@ -10,6 +10,12 @@ depths fixes the elevation. All unknowns are fitted together with scipy's robust
 (soft-L1 loss, so a misread object is discounted rather than obeyed), each size factor pulled
 toward 1 by its kind's natural spread.
 
+A side the frame cuts, or a bottom that ends where a nearer object's box begins (`hidden_bottom`:
+a mug behind a laptop shows only above the laptop's edge), only says the object reaches at least
+that far: its residual is one-sided. The fit starts at a few elevations, each object first placed
+on its own box on that start's camera; the best start and the steepest (a top-down reading) are
+refined.
+
 Hints win: the caller's `px_per_cm` makes the photo top-down at that scale (no fit: one scale, as
 before), `camera` values are held fixed, the EXIF focal length (`image.focal_35mm`) is held nearly
 fixed. Without EXIF the focal length has a prior: phones' main cameras are 24-28 mm equivalent and
