@@ -94,6 +94,17 @@ def measure_desk_scene(
     return measured, desk, scale, surface, mugs, relations
 
 
+def measure_packed(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, bytes, Scale, Surface, list[MugPosition], list[Relation]]:
+    """`measure_desk_scene` for a CPU-stage worker process: the Desk comes back pickled, so the
+    server unpickles only pydantic models and never imports the plane fit (`Analysis.keep_desk`)."""
+    import pickle
+
+    measured, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
+    return measured, pickle.dumps(desk, protocol=pickle.HIGHEST_PROTOCOL), scale, surface, mugs, relations
+
+
 def scale_warnings(scale: Scale, scene: Scene | None = None) -> list[str]:
     out = []
     if scale.source == "assumed":
@@ -138,6 +149,10 @@ class Engine:
         self._load_started: float | None = None
         self.load_seconds: dict[str, float] = {}
         self.analyses = 0
+        from mugpos.engine.cpu import CpuStages
+
+        # The plane fit, rules and moves: in worker processes, off this interpreter's lock.
+        self.cpu = CpuStages(settings.cpu_processes)
 
     # --- model lifecycle ----------------------------------------------------------------
     def start(self, *, embedder: bool = True, hold_stages: bool = False) -> None:
@@ -151,6 +166,7 @@ class Engine:
             self._want_embedder = True
         if not hold_stages:
             self._stages_go.set()
+        self.cpu.start()  # spawns and warms its workers beside the model load
         if self._loader is None:
             if hold_stages:
                 self._stages_go.clear()
@@ -159,6 +175,10 @@ class Engine:
             # down under a thread that is inside torch's C++ (which aborts the process).
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
+
+    @property
+    def _measure_fn(self) -> Callable[..., tuple[Any, ...]]:
+        return measure_packed if self.cpu.processes else measure_desk_scene
 
     @property
     def holding(self) -> bool:
@@ -192,7 +212,7 @@ class Engine:
                 t0 = time.perf_counter()
                 # With an analysis already waiting, only import: a dummy plane fit and picture
                 # would delay the real one by as long as they take.
-                _warm_stages(rehearse=lambda: self._waiting == 0)
+                _warm_stages(rehearse=lambda: self._waiting == 0, measure=self.cpu.processes == 0, draw=True)
                 self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             if self._want_embedder:
@@ -368,10 +388,10 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable{skip}")
 
         t0 = time.perf_counter()
-        # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where
-        # it would stall every other request and the batcher's dispatch.
-        scene, desk, scale, surface, mugs, relations = await asyncio.to_thread(
-            measure_desk_scene, scene, px_per_cm=px_per_cm
+        # The plane fit is CPU work (tens of ms to seconds on busy photos): in a worker process,
+        # off the event loop and this interpreter's lock (see `mugpos.engine.cpu`).
+        scene, desk, scale, surface, mugs, relations = await self.cpu.run(
+            self._measure_fn, scene, px_per_cm=px_per_cm
         )
         timings.geometry_ms = _ms(t0)
         warnings.extend(scale_warnings(scale, scene))
@@ -393,17 +413,17 @@ class Engine:
             timings=timings,
             warnings=warnings,
         )
-        result._desk = desk
+        result.keep_desk(desk)
         timings.total_ms = _ms(t_start)
         self.analyses += 1
         if self.cache is not None:
             await self.cache.set(key, result.model_dump_json().encode())
         return result
 
-    def analyze_scene(self, scene: Scene) -> Analysis:
+    async def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
-        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
+        scene, desk, scale, surface, mugs, relations = await self.cpu.run(self._measure_fn, scene)
         out = Analysis(
             image=ImageRef.model_validate(
                 {**scene.image.model_dump(), "source": scene.image.source or "scene"}
@@ -417,7 +437,7 @@ class Engine:
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
             warnings=scale_warnings(scale, scene),
         )
-        out._desk = desk
+        out.keep_desk(desk)
         return out
 
     async def embed_text(self, text: str) -> list[float]:
@@ -457,6 +477,7 @@ class Engine:
                 "detector": self._det_batcher.stats() if self._det_batcher else None,
                 "embedder": self._emb_batcher.stats() if self._emb_batcher else None,
             },
+            "cpu": self.cpu.status(),
         }
 
     async def aclose(self) -> None:
@@ -468,17 +489,22 @@ class Engine:
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
+        await asyncio.to_thread(self.cpu.close)
 
 
-def _warm_stages(*, rehearse: Callable[[], bool] = lambda: True) -> None:
+def _warm_stages(
+    *, rehearse: Callable[[], bool] = lambda: True, measure: bool = True, draw: bool = True
+) -> None:
     """What the first analysis would otherwise pay for after the models: the measure stage's imports
-    (scipy), the image codecs, then, if `rehearse()` says so once they are in, one plane fit and one
-    picture (first-call costs, the picture's fonts)."""
-    from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+    (scipy; `measure`, where the fit runs in this process), the image codecs (`draw`), then, if
+    `rehearse()` says so once they are in, one plane fit and one picture (first-call costs, the
+    picture's fonts)."""
+    if measure:
+        from mugpos.scene import measure as _measure  # noqa: F401  (scipy.optimize: ~0.6 s of imports)
+    if draw:
+        from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
 
-    from mugpos.engine.annotate import draw_analysis
-    from mugpos.scene import measure  # noqa: F401  (scipy.optimize: ~0.6 s of imports)
-
+        from mugpos.engine.annotate import draw_analysis
     if not rehearse():
         return
 
@@ -491,8 +517,10 @@ def _warm_stages(*, rehearse: Callable[[], bool] = lambda: True) -> None:
             ],
         }
     )
-    measured, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
-    draw_analysis(Image.new("RGB", (640, 480)), measured, mugs)
+    if measure:
+        scene, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
+    if draw:
+        draw_analysis(Image.new("RGB", (640, 480)), scene, mugs if measure else [])
 
 
 def _ms(t0: float) -> float:

@@ -225,11 +225,21 @@ def new_analysis_id() -> str:
 
 
 def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
+    """The rules' verdicts on the measured desk (a stored analysis fits its plane here first).
+    Module-level and pure: it runs in a CPU-stage worker process (`Engine.cpu`)."""
     if not rules:
         return []
     from mugpos.rules.evaluator import evaluate
 
     return evaluate(rules, analysis.scene, analysis.scale, analysis.desk)
+
+
+def _solve(rules: list[Rule], analysis: Analysis) -> Any:
+    """The moves that would satisfy the rules (`mugpos.rules.solver.solve`); like `_evaluate`, run
+    in a CPU-stage worker process."""
+    from mugpos.rules.solver import solve
+
+    return solve(rules, analysis.scene, analysis.scale, analysis.desk)
 
 
 def _first_error(exc: Exception) -> str:

@@ -1,0 +1,153 @@
+"""The CPU stages in worker processes (`mugpos.engine.cpu`): the same answers as in a thread, a killed
+worker costs no call, nothing reaches stdout, and the server's own interpreter never imports the
+plane fit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mugpos.engine.analysis import Analysis
+from mugpos.engine.cpu import CpuStages
+from mugpos.engine.pipeline import measure_desk_scene, measure_packed
+from mugpos.operations.core import _evaluate
+from mugpos.rules.grammar import parse_rule
+from mugpos.scene.model import Scene
+from mugpos.scene.positions import scale_of
+
+pytestmark = pytest.mark.anyio
+
+
+def _coco_scene(data_dir: Path, name: str = "000000000113") -> Scene:
+    doc = json.loads((data_dir / "coco-cups" / "scenes" / f"{name}.json").read_text())
+    return Scene.model_validate(doc.get("scene", doc))
+
+
+@pytest.fixture
+def stages() -> CpuStages:
+    s = CpuStages(1)
+    s.start()
+    yield s
+    s.close()
+
+
+async def test_a_worker_measures_what_a_thread_measures(data_dir: Path, stages: CpuStages) -> None:
+    scene = _coco_scene(data_dir)
+    here = measure_desk_scene(scene)
+    there = await stages.run(measure_packed, scene)
+    assert stages.status()["in_thread"] == 0 and stages.status()["running"]
+    for a, b in zip((here[0], *here[2:]), (there[0], *there[2:]), strict=True):
+        dump = (lambda x: [m.model_dump() for m in x]) if isinstance(a, list) else (lambda x: x.model_dump())
+        assert dump(a) == dump(b)
+    # the desk comes back pickled; unpacked here it answers as the one measured here
+    analysis = Analysis(
+        image={"width": scene.image.width, "height": scene.image.height},
+        scene=there[0],
+        scale=there[2],
+        surface=there[3],
+        mugs=there[4],
+        relations=there[5],
+        embedder="none",
+    )
+    analysis.keep_desk(there[1])
+    assert isinstance(there[1], bytes) and analysis._desk is None
+    assert scale_of(analysis.desk).model_dump() == scale_of(here[1]).model_dump()
+    rules = [parse_rule("keep mugs at least 20 cm from the cake", max_chars=500)]
+    in_worker = await stages.run(_evaluate, rules, analysis)
+    local = _evaluate(rules, analysis)
+    assert [v.model_dump() for v in in_worker] == [v.model_dump() for v in local]
+    assert in_worker[0].status in {"satisfied", "violated", "uncertain"}
+
+
+async def test_a_killed_worker_costs_no_call(data_dir: Path, stages: CpuStages) -> None:
+    first = await stages.run(os.getpid)
+    assert first != os.getpid()
+    os.kill(first, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    scene = _coco_scene(data_dir, "000000000332")
+    measured = await stages.run(measure_packed, scene)  # answered (here, in a thread), not an error
+    assert measured[0].objects and stages.status()["restarts"] == 1
+    assert stages.status()["in_thread"] == 1
+    second = await stages.run(os.getpid)  # and the pool started anew
+    assert second not in (first, os.getpid())
+
+
+def test_no_worker_processes_means_threads() -> None:
+    s = CpuStages(0)
+    s.start()
+    assert asyncio.run(s.run(os.getpid)) == os.getpid()
+    assert s.status() | {"busy_s": 0} == {
+        "processes": 0,
+        "running": False,
+        "warm": False,
+        "calls": 1,
+        "in_thread": 1,
+        "restarts": 0,
+        "busy_s": 0,
+        "last_error": None,
+    }
+
+
+def test_workers_write_nothing_to_stdout() -> None:
+    """stdout is the MCP stdio transport's channel: what a worker prints goes to stderr."""
+    code = textwrap.dedent(
+        """
+        import asyncio
+        from mugpos.engine.cpu import CpuStages
+
+        if __name__ == "__main__":
+            s = CpuStages(1)
+            s.start()
+            asyncio.run(s.run(print, "printed in a worker"))
+            s.close()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == ""
+    assert "printed in a worker" in done.stderr
+
+
+def test_the_server_interpreter_never_imports_the_plane_fit(data_dir: Path, tmp_path: Path) -> None:
+    """With a worker process, an analysis with rules, a check of the stored analysis and a suggestion
+    leave scipy out of this interpreter: the first answer does not wait for its imports here."""
+    code = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from mugpos.operations import Mugpos
+        from mugpos.settings import Settings
+
+        async def main():
+            app = Mugpos(Settings(_env_file=None, detector_weights={str(data_dir / "models" / "yolov8n_int8.onnx")!r},
+                embedder="none", device="cpu", data_dir={str(tmp_path / "data")!r},
+                allowed_dirs=[{str(data_dir)!r}], cpu_processes=1))
+            app.start()
+            try:
+                photo = {str(data_dir / "photos" / "coffee.png")!r}
+                rules = ["keep mugs in the left half of the image"]
+                out = await app.analyze(photo, rules=rules)
+                again = await app.check(analysis_id=out.result.analysis_id, rules=rules)
+                moved = await app.suggest(image=photo, rules=rules)
+                assert out.result.rules[0].status == again.rules[0].status
+                assert moved.result.suggestions, moved.result
+                cpu = app.engine.status()["cpu"]
+                assert cpu["calls"] >= 5 and cpu["in_thread"] == 0, cpu
+                assert "scipy.optimize" not in sys.modules and "mugpos.scene.plane" not in sys.modules
+            finally:
+                await app.aclose()
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+        """
+    )
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
