@@ -58,21 +58,23 @@ def _child_init() -> None:
     os.dup2(2, 1)
 
 
-def _warm() -> int:
-    """Import what the stages need (scipy, the rules and the solver) and fit one small desk, so the
-    first real call is fast."""
-    from mugpos.engine.pipeline import _warm_stages
-    from mugpos.rules import evaluator, solver  # noqa: F401
-
-    _warm_stages(draw=False)
+def _warm(warmers: tuple[Callable[[], object], ...]) -> int:
+    """Run each warmer (module-level functions that import what the stages need and rehearse them
+    once) in a worker, so the first real call is fast."""
+    for warm in warmers:
+        warm()
     return os.getpid()
 
 
 class CpuStages:
     """A small pool of spawned worker processes for the CPU stages, with threads as the fallback."""
 
-    def __init__(self, processes: int | None = None) -> None:
+    def __init__(
+        self, processes: int | None = None, *, warmers: tuple[Callable[[], object], ...] = ()
+    ) -> None:
         self.processes = default_processes() if processes is None else max(0, processes)
+        # What a worker runs once it is up; the layers above add theirs (`add_warmer`) before start.
+        self.warmers: tuple[Callable[[], object], ...] = warmers
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._warm: Any = None  # the warm-up job's future
@@ -97,12 +99,17 @@ class CpuStages:
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_child_init,
                 )
-                self._warm = self._pool.submit(_warm)
+                self._warm = self._pool.submit(_warm, self.warmers)
             except Exception as exc:  # no processes here (a sandbox, a frozen app): threads do
                 self._pool = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.processes = 0
                 log.warning("CPU stages run in threads: worker processes unavailable (%s)", exc)
+
+    def add_warmer(self, warm: Callable[[], object]) -> None:
+        """Also run `warm` (a module-level function) in each worker as it starts."""
+        if warm not in self.warmers:
+            self.warmers = (*self.warmers, warm)
 
     async def run(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
         """`fn(*args, **kwargs)` in a worker process (a thread here when there is none)."""

@@ -152,7 +152,7 @@ class Engine:
         from mugpos.engine.cpu import CpuStages
 
         # The plane fit, rules and moves: in worker processes, off this interpreter's lock.
-        self.cpu = CpuStages(settings.cpu_processes)
+        self.cpu = CpuStages(settings.cpu_processes, warmers=(warm_measure,))
 
     # --- model lifecycle ----------------------------------------------------------------
     def start(self, *, embedder: bool = True, hold_stages: bool = False) -> None:
@@ -490,6 +490,11 @@ class Engine:
             if b is not None:
                 await b.aclose()
         await asyncio.to_thread(self.cpu.close)
+
+
+def warm_measure() -> None:
+    """A CPU-stage worker's warm-up: the plane fit's imports and one small fit."""
+    _warm_stages(draw=False)
 
 
 def _warm_stages(

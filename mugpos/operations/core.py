@@ -72,6 +72,7 @@ class Core:
         self.any_path = any_path
         self._cache: DualCache | None = None
         self.engine = Engine(self.settings, cache=self._make_cache())
+        self.engine.cpu.add_warmer(_warm_rules)  # rules and moves run in the CPU-stage workers too
         self._rules: RuleStore | None = None
         self._layouts: LayoutStore | None = None
         self._blobs: BlobStore | None = None
@@ -222,6 +223,11 @@ class Core:
 
 def new_analysis_id() -> str:
     return f"a-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:10]}"
+
+
+def _warm_rules() -> None:
+    """A CPU-stage worker's warm-up for `_evaluate` and `_solve`: the rules' and solver's imports."""
+    from mugpos.rules import evaluator, solver  # noqa: F401
 
 
 def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
