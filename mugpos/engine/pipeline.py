@@ -37,6 +37,8 @@ log = logging.getLogger("mugpos.engine")
 
 Progress = Callable[[float, str], Awaitable[None]]
 STAGES_HOLD_MAX_S = 10.0  # `Engine.start(hold_stages=True)`: the longest the warm stages wait
+LANES_IDLE_WAIT_S = 3.0  # how long the detector's lanes wait for the first answer before opening
+LANES_GRACE_S = 0.5  # and how long after it
 
 
 class AnalysisCache(Protocol):
@@ -149,6 +151,7 @@ class Engine:
         self._load_started: float | None = None
         self.load_seconds: dict[str, float] = {}
         self.analyses = 0
+        self._closing = False
         from mugpos.engine.cpu import CpuStages
 
         # The plane fit, rules and moves: in worker processes, off this interpreter's lock.
@@ -224,6 +227,29 @@ class Engine:
             log.error("model loading failed: %s", getattr(exc, "message", exc))
         finally:
             self._ready.set()
+        if self.detector is not None and self.settings.warmup:
+            self._make_lanes_when_idle()
+
+    def _make_lanes_when_idle(self) -> None:
+        """After the models are ready: open the detector's one-thread lane sessions (a batch-1 ONNX
+        export on several cores), which concurrent pictures share the cores through. Opening them
+        costs CPU, so it waits for the first answer (or a few idle seconds) instead of slowing it."""
+        deadline = time.perf_counter() + LANES_IDLE_WAIT_S
+        while self.analyses == 0 and time.perf_counter() < deadline and not self._closing:
+            time.sleep(0.02)
+        # A moment more: the first answer's last stages (picture, store, reply) go out alone, and a
+        # one-shot door (`mugpos analyze`) closes before the lanes cost it anything.
+        grace = time.perf_counter() + LANES_GRACE_S
+        while time.perf_counter() < grace and not self._closing:
+            time.sleep(0.02)
+        if self._closing:
+            return
+        t0 = time.perf_counter()
+        try:
+            self.detector.make_lanes()
+        except Exception as exc:  # the lanes open on first overlap instead
+            log.warning("could not open the detector's lanes early: %s", exc)
+        self.load_seconds["lanes"] = round(time.perf_counter() - t0, 3)
 
     def embedder_unavailable(self) -> str | None:
         """Why the embedder cannot serve (known without waiting), or None when it may."""
@@ -484,6 +510,7 @@ class Engine:
         # A load cannot be interrupted; let it finish rather than leave a thread importing torch
         # while the interpreter shuts down (that aborts the process).
         self._stages_go.set()
+        self._closing = True
         if self._loader is not None and self._loader.is_alive():
             await asyncio.to_thread(self._loader.join, 120)
         for b in (self._det_batcher, self._emb_batcher):
