@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import functools
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -54,8 +55,21 @@ def default_processes() -> int:
 
 def _child_init() -> None:
     """In each worker: stdout is the stdio transport's channel in the server, so anything a library
-    prints here goes to stderr instead."""
+    prints here goes to stderr instead; and a worker never outlives its server (killed, crashed):
+    a pool's workers only notice that when handed work, so a thread waits on the parent's sentinel."""
     os.dup2(2, 1)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent.sentinel,), name="mugpos-cpu-parent", daemon=True
+        ).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])  # ready once the parent process is gone
+    os._exit(0)
 
 
 def _warm(warmers: tuple[Callable[[], object], ...]) -> int:
@@ -92,8 +106,6 @@ class CpuStages:
             if self.processes == 0 or self._pool is not None:
                 return
             try:
-                import multiprocessing
-
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),

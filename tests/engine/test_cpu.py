@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,40 @@ def test_the_server_interpreter_never_imports_the_plane_fit(data_dir: Path, tmp_
     env = {**os.environ, "YOLO_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_workers_do_not_outlive_a_killed_server() -> None:
+    """A server killed outright (SIGKILL: no shutdown code runs) leaves no worker process behind."""
+    code = textwrap.dedent(
+        """
+        import asyncio, os, sys, time
+        from mugpos.engine.cpu import CpuStages
+
+        if __name__ == "__main__":
+            s = CpuStages(1)
+            s.start()
+            print(asyncio.run(s.run(os.getpid)), flush=True)
+            time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        child = int(proc.stdout.readline())
+        os.kill(child, 0)  # alive while the server is
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
