@@ -128,8 +128,8 @@ class CpuStages:
         self.calls += 1
         t0 = time.perf_counter()
         try:
-            pool = self._pool
-            if pool is None:
+            pool = self._pool if self.warm else None
+            if pool is None:  # no worker, or one still starting: never queue behind its imports
                 self.in_thread += 1
                 return await asyncio.to_thread(fn, *args, **kwargs)
             loop = asyncio.get_running_loop()
@@ -154,12 +154,25 @@ class CpuStages:
             self.restarts += 1
         self.start()
 
+    @property
+    def warm(self) -> bool:
+        """The workers are up and warmed (until then calls run in threads here)."""
+        w = self._warm
+        return self._pool is not None and w is not None and w.done() and w.exception() is None
+
+    async def wait_warm(self, timeout: float = 60.0) -> bool:
+        """Wait for the workers to be warm (tests, benchmarks); False if there are none."""
+        w = self._warm
+        if self._pool is None or w is None:
+            return False
+        await asyncio.wait_for(asyncio.wrap_future(w), timeout)
+        return self.warm
+
     def status(self) -> dict[str, Any]:
-        warm = self._warm
         return {
             "processes": self.processes,
             "running": self._pool is not None,
-            "warm": bool(warm is not None and warm.done() and warm.exception() is None),
+            "warm": self.warm,
             "calls": self.calls,
             "in_thread": self.in_thread,
             "restarts": self.restarts,

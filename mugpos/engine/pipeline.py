@@ -37,7 +37,7 @@ log = logging.getLogger("mugpos.engine")
 
 Progress = Callable[[float, str], Awaitable[None]]
 STAGES_HOLD_MAX_S = 10.0  # `Engine.start(hold_stages=True)`: the longest the warm stages wait
-LANES_IDLE_WAIT_S = 3.0  # how long the detector's lanes wait for the first answer before opening
+LANES_IDLE_WAIT_S = 3.0  # how long the CPU workers and lanes wait for the first answer before starting
 LANES_GRACE_S = 0.5  # and how long after it
 
 
@@ -169,7 +169,6 @@ class Engine:
             self._want_embedder = True
         if not hold_stages:
             self._stages_go.set()
-        self.cpu.start()  # spawns and warms its workers beside the model load
         if self._loader is None:
             if hold_stages:
                 self._stages_go.clear()
@@ -181,7 +180,7 @@ class Engine:
 
     @property
     def _measure_fn(self) -> Callable[..., tuple[Any, ...]]:
-        return measure_packed if self.cpu.processes else measure_desk_scene
+        return measure_packed if self.cpu.warm else measure_desk_scene
 
     @property
     def holding(self) -> bool:
@@ -215,7 +214,7 @@ class Engine:
                 t0 = time.perf_counter()
                 # With an analysis already waiting, only import: a dummy plane fit and picture
                 # would delay the real one by as long as they take.
-                _warm_stages(rehearse=lambda: self._waiting == 0, measure=self.cpu.processes == 0, draw=True)
+                _warm_stages(rehearse=lambda: self._waiting == 0)
                 self.load_seconds["stages"] = round(time.perf_counter() - t0, 3)
             self._make_batchers()
             if self._want_embedder:
@@ -227,13 +226,15 @@ class Engine:
             log.error("model loading failed: %s", getattr(exc, "message", exc))
         finally:
             self._ready.set()
-        if self.detector is not None and self.settings.warmup:
-            self._make_lanes_when_idle()
+        if self.detector is not None:
+            self._after_the_first_answer()
 
-    def _make_lanes_when_idle(self) -> None:
-        """After the models are ready: open the detector's one-thread lane sessions (a batch-1 ONNX
-        export on several cores), which concurrent pictures share the cores through. Opening them
-        costs CPU, so it waits for the first answer (or a few idle seconds) instead of slowing it."""
+    def _after_the_first_answer(self) -> None:
+        """What only concurrent work needs, started once the first answer is out (or after a few
+        idle seconds), in this loader thread: the CPU-stage worker process (its start costs ~1.5 s
+        of CPU, which on a busy machine the first answer would otherwise share) and the detector's
+        one-thread lane sessions (a batch-1 ONNX export on several cores). Until the worker is warm
+        the CPU stages run in threads here, as they would without one."""
         deadline = time.perf_counter() + LANES_IDLE_WAIT_S
         while self.analyses == 0 and time.perf_counter() < deadline and not self._closing:
             time.sleep(0.02)
@@ -243,6 +244,9 @@ class Engine:
         while time.perf_counter() < grace and not self._closing:
             time.sleep(0.02)
         if self._closing:
+            return
+        self.cpu.start()
+        if not self.settings.warmup:
             return
         t0 = time.perf_counter()
         try:

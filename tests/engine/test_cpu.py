@@ -1,6 +1,6 @@
 """The CPU stages in worker processes (`mugpos.engine.cpu`): the same answers as in a thread, a killed
-worker costs no call, nothing reaches stdout, and the server's own interpreter never imports the
-plane fit."""
+worker costs no call, nothing reaches stdout, the worker starts after the first answer and never
+outlives its server."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def stages() -> CpuStages:
 async def test_a_worker_measures_what_a_thread_measures(data_dir: Path, stages: CpuStages) -> None:
     scene = _coco_scene(data_dir)
     here = measure_desk_scene(scene)
+    assert await stages.wait_warm()
     there = await stages.run(measure_packed, scene)
     assert stages.status()["in_thread"] == 0 and stages.status()["running"]
     for a, b in zip((here[0], *here[2:]), (there[0], *there[2:]), strict=True):
@@ -69,6 +70,7 @@ async def test_a_worker_measures_what_a_thread_measures(data_dir: Path, stages: 
 
 
 async def test_a_killed_worker_costs_no_call(data_dir: Path, stages: CpuStages) -> None:
+    assert await stages.wait_warm()
     first = await stages.run(os.getpid)
     assert first != os.getpid()
     os.kill(first, signal.SIGKILL)
@@ -77,7 +79,8 @@ async def test_a_killed_worker_costs_no_call(data_dir: Path, stages: CpuStages) 
     measured = await stages.run(measure_packed, scene)  # answered (here, in a thread), not an error
     assert measured[0].objects and stages.status()["restarts"] == 1
     assert stages.status()["in_thread"] == 1
-    second = await stages.run(os.getpid)  # and the pool started anew
+    assert await stages.wait_warm()  # the pool started anew
+    second = await stages.run(os.getpid)
     assert second not in (first, os.getpid())
 
 
@@ -107,6 +110,7 @@ def test_workers_write_nothing_to_stdout() -> None:
         if __name__ == "__main__":
             s = CpuStages(1)
             s.start()
+            asyncio.run(s.wait_warm())
             asyncio.run(s.run(print, "printed in a worker"))
             s.close()
         """
@@ -117,12 +121,12 @@ def test_workers_write_nothing_to_stdout() -> None:
     assert "printed in a worker" in done.stderr
 
 
-def test_the_server_interpreter_never_imports_the_plane_fit(data_dir: Path, tmp_path: Path) -> None:
-    """With a worker process, an analysis with rules, a check of the stored analysis and a suggestion
-    leave scipy out of this interpreter: the first answer does not wait for its imports here."""
+def test_the_worker_starts_after_the_first_answer_and_answers_alike(data_dir: Path, tmp_path: Path) -> None:
+    """The first answer never shares the CPU with a worker's start: it is measured in a thread here;
+    the worker starts after it, and from then on rules and moves run there, with the same verdicts."""
     code = textwrap.dedent(
         f"""
-        import asyncio, sys
+        import asyncio, time
         from mugpos.operations import Mugpos
         from mugpos.settings import Settings
 
@@ -135,13 +139,18 @@ def test_the_server_interpreter_never_imports_the_plane_fit(data_dir: Path, tmp_
                 photo = {str(data_dir / "photos" / "coffee.png")!r}
                 rules = ["keep mugs in the left half of the image"]
                 out = await app.analyze(photo, rules=rules)
+                cpu = app.engine.cpu.status()
+                assert cpu["in_thread"] == 2 and not cpu["running"], cpu  # measure + rules, here
+                deadline = time.monotonic() + 30
+                while not app.engine.cpu.status()["running"] and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                assert await app.engine.cpu.wait_warm()
                 again = await app.check(analysis_id=out.result.analysis_id, rules=rules)
-                moved = await app.suggest(image=photo, rules=rules)
-                assert out.result.rules[0].status == again.rules[0].status
+                moved = await app.suggest(analysis_id=out.result.analysis_id, rules=rules)
+                assert [v.model_dump() for v in again.rules] == [v.model_dump() for v in out.result.rules]
                 assert moved.result.suggestions, moved.result
-                cpu = app.engine.status()["cpu"]
-                assert cpu["calls"] >= 5 and cpu["in_thread"] == 0, cpu
-                assert "scipy.optimize" not in sys.modules and "mugpos.scene.plane" not in sys.modules
+                cpu = app.engine.cpu.status()
+                assert cpu["in_thread"] == 2 and cpu["calls"] >= 5, cpu
             finally:
                 await app.aclose()
 
@@ -164,6 +173,7 @@ def test_workers_do_not_outlive_a_killed_server() -> None:
         if __name__ == "__main__":
             s = CpuStages(1)
             s.start()
+            asyncio.run(s.wait_warm())
             print(asyncio.run(s.run(os.getpid)), flush=True)
             time.sleep(120)
         """
