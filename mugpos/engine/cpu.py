@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -112,11 +113,26 @@ class CpuStages:
                     initializer=_child_init,
                 )
                 self._warm = self._pool.submit(_warm, self.warmers)
+                self._warm.add_done_callback(self._warmed)
             except Exception as exc:  # no processes here (a sandbox, a frozen app): threads do
                 self._pool = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.processes = 0
                 log.warning("CPU stages run in threads: worker processes unavailable (%s)", exc)
+
+    def _warmed(self, future: Any) -> None:
+        """A worker that cannot start or warm (no interpreter to spawn, an import failing there)
+        leaves the stages in threads for good, and says why in the status."""
+        exc = future.exception()
+        if exc is None:
+            return
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self.processes = 0
+            self.last_error = f"worker process failed to start: {type(exc).__name__}: {exc}"
+        log.warning("CPU stages run in threads: %s", self.last_error)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def add_warmer(self, warm: Callable[[], object]) -> None:
         """Also run `warm` (a module-level function) in each worker as it starts."""
@@ -161,11 +177,13 @@ class CpuStages:
         return self._pool is not None and w is not None and w.done() and w.exception() is None
 
     async def wait_warm(self, timeout: float = 60.0) -> bool:
-        """Wait for the workers to be warm (tests, benchmarks); False if there are none."""
+        """Wait for the workers to be warm (tests, benchmarks); False if there are none or they
+        failed to start (`status()` says why)."""
         w = self._warm
         if self._pool is None or w is None:
             return False
-        await asyncio.wait_for(asyncio.wrap_future(w), timeout)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(w), timeout)
         return self.warm
 
     def status(self) -> dict[str, Any]:

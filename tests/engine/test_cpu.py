@@ -199,3 +199,21 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _broken_warmer() -> None:
+    raise ImportError("no module named 'scipy' (a stand-in for a worker that cannot import)")
+
+
+async def test_a_worker_that_cannot_warm_leaves_threads_and_says_why() -> None:
+    s = CpuStages(1, warmers=(_broken_warmer,))
+    s.start()
+    assert not await s.wait_warm()
+    deadline = time.monotonic() + 30
+    while s.status()["processes"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    status = s.status()
+    assert status["processes"] == 0 and not status["running"]
+    assert "failed to start" in status["last_error"] and "scipy" in status["last_error"]
+    assert await s.run(os.getpid) == os.getpid()  # the work still gets done, here
+    s.close()
