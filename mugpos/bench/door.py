@@ -301,7 +301,11 @@ async def door_section(
                 out[name] = await door_side(transport, child(name), workdir, app, mine, photos[-3])
             except Exception as exc:  # one transport failing must not hide the other's figures
                 out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    import mugpos
+    from mugpos.bench.config import compile_bytecode
+
     out["cold_start"] = {
+        "bytecode": compile_bytecode(Path(mugpos.__file__).parent),
         "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, photos[-1]),
         "runpod_worker": await asyncio.to_thread(
             worker_first_answer, child("cold-worker"), workdir, photos[-2]
