@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     half: Literal["auto", "on", "off"] = Field("auto", description="fp16 inference (auto: on CUDA)")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads on CPU (default: cores)")
     warmup: bool = Field(True, description="run one dummy batch after loading the models")
+    cpu_processes: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="worker processes for the CPU stages (plane fit, rules, moves), off the server's "
+        "interpreter lock; 0 runs them in threads (default: 1 with two or more cores, else 0)",
+    )
 
     # --- batching -------------------------------------------------------------------------
     batching: bool = True

@@ -252,6 +252,25 @@ def _quick_cpuinfo() -> None:
     cpuinfo.get_cpu_info = lambda: {"brand_raw": brand}
 
 
+def _lazy_paramiko() -> None:
+    """runpod 1.9 imports its SSH command-line helpers, and with them paramiko (~0.2-0.4 s of a
+    cold start here), whenever the serverless worker is imported; a worker never opens an SSH
+    session. Register paramiko to load on first use instead (the standard library's LazyLoader):
+    nothing changes for code that does use it."""
+    import importlib.util
+
+    if "paramiko" in sys.modules:
+        return
+    spec = importlib.util.find_spec("paramiko")
+    if spec is None or spec.loader is None:
+        return
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paramiko"] = module
+    loader.exec_module(module)
+
+
 def main() -> None:
     """`python -m mugpos.deploy.runpod_worker` (the serverless image's start command)."""
     global _print_results
@@ -265,6 +284,7 @@ def main() -> None:
         print(exc.one_line(), file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
     _quick_cpuinfo()
+    _lazy_paramiko()
     import runpod
 
     COLD.mark("runpod imported")

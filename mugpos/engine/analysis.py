@@ -50,6 +50,9 @@ class Analysis(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     warnings: list[str] = Field(default_factory=list)
     _desk: Desk | None = PrivateAttr(None)
+    # The desk as a CPU-stage worker process measured it, pickled there: this process never needs
+    # the Desk class (and its scipy imports) unless something here asks for `desk`.
+    _desk_packed: bytes | None = PrivateAttr(None)
 
     @property
     def image_sha256(self) -> str | None:
@@ -59,8 +62,19 @@ class Analysis(BaseModel):
     def desk(self) -> Desk:
         """The measured desk (fitted once per process; a stored analysis is measured again from its
         boxes and hints, which reproduces the same plane, provenance included)."""
+        if self._desk is None and self._desk_packed is not None:
+            import pickle
+
+            self._desk = pickle.loads(self._desk_packed)
         if self._desk is None:
             from mugpos.scene.measure import measure_desk  # scipy: kept off the import path
 
             self._desk = measure_desk(self.scene)
         return self._desk
+
+    def keep_desk(self, desk: Desk | bytes) -> None:
+        """Keep the measured desk, as the object or as a worker process's pickle of it."""
+        if isinstance(desk, bytes):
+            self._desk, self._desk_packed = None, desk
+        else:
+            self._desk, self._desk_packed = desk, None

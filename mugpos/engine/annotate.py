@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from mugpos.scene.camera import plane_to_image
 from mugpos.scene.geometry import MugPosition, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
-from mugpos.scene.positions import plane_to_image
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -112,6 +112,12 @@ class Detector:
         model = self._require()
         return int(getattr(model, "lanes", 1)) if self.backend == "onnxruntime" else 1
 
+    def make_lanes(self) -> None:
+        """Open the side-by-side lanes now rather than on the first overlap (`OnnxYolo.make_lanes`);
+        nothing to do for a model without lanes."""
+        if self.lanes > 1:
+            self._require().make_lanes()
+
     @property
     def names(self) -> dict[int, str]:
         return dict(self._require().names)

@@ -54,20 +54,22 @@ class Labels:
             return False
         return all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in self.taken)
 
-    def put(self, anchor: tuple[float, float], text: str, colour: tuple[int, int, int]) -> Rect | None:
+    def put(self, anchors: list[tuple[float, float]], text: str, colour: tuple[int, int, int]) -> Rect | None:
+        """The tag near the first anchor that has room around it (then the next: a mug filling the
+        photo has none above its box, but may below or beside it); None when no anchor has any."""
         font = _font(self.size)
         left, top, right, bottom = self.draw.textbbox((0, 0), text, font=font)
         pad = max(2, self.size // 4)
         tw, th = right - left + 2 * pad, bottom - top + 2 * pad
-        ax, ay = anchor
-        for k in range(0, 12):
-            for dx, dy in ((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, 1)):
-                x = ax - tw / 2 + dx * (tw / 2 + k * th * 0.6)
-                y = ay - th / 2 + dy * (th * 0.8 + k * th * 0.6)
-                r = (x, y, x + tw, y + th)
-                if self._free(r):
-                    self._draw(r, text, colour, font, pad, left, top)
-                    return r
+        for ax, ay in anchors:
+            for k in range(0, 12):
+                for dx, dy in ((0, -1), (0, 1), (1, 0), (-1, 0), (1, -1), (-1, 1)):
+                    x = ax - tw / 2 + dx * (tw / 2 + k * th * 0.6)
+                    y = ay - th / 2 + dy * (th * 0.8 + k * th * 0.6)
+                    r = (x, y, x + tw, y + th)
+                    if self._free(r):
+                        self._draw(r, text, colour, font, pad, left, top)
+                        return r
         return None
 
     def _draw(
@@ -151,18 +153,18 @@ def draw_moves(
                 outline=OBJECT,
                 width=max(1, lw // 2),
             )
-    pending: list[tuple[tuple[float, float], str, tuple[int, int, int]]] = []
+    pending: list[tuple[list[tuple[float, float]], str, tuple[int, int, int]]] = []
     for m in moves:
         for g in m.get("guides", []):
             pts = _clip(g["points_px"], W, H)
             if g["kind"] == "zone" and len(pts) >= 3:
                 col = KEEP_OUT if g["label"].startswith("keep") else REACH
                 draw.line([*pts, pts[0]], fill=col, width=lw)
-                pending.append((_top(pts), g["label"], col))
+                pending.append(([_top(pts)], g["label"], col))
             elif g["kind"] == "line" and len(pts) >= 2:
                 _dashed(draw, pts, (0, 0, 0), lw + 3)
                 _dashed(draw, pts, LINE, lw + 1)
-                pending.append((_centroid(pts), g["label"], LINE))
+                pending.append(([_centroid(pts)], g["label"], LINE))
     for n, m in enumerate(moves, 1):
         fb, tb = m["from_box"], m["to_box"]
         target = next((g for g in m.get("guides", []) if g["kind"] == "target"), None)
@@ -179,16 +181,21 @@ def draw_moves(
         _arrow(draw, a, b, TARGET, lw * 2)
         labels.block((fb[0], fb[1], fb[2], fb[3]))
         labels.block(box_of([list(p) for p in tpts]))
-        pending.insert(0, (b, f" {n} ", TARGET))
-        pending.insert(0, (((fb[0] + fb[2]) / 2, fb[1]), f"{n} {m['object_id']}", MUG))
-    said: set[str] = set()
-    for anchor, text, col in pending:
-        if text not in said:  # one tag per distinct label: five zones around people say it once
-            said.add(text)
-            labels.put(anchor, text, col)
+        pending.insert(0, ([b], f" {n} ", TARGET))
+        cx, cy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
+        beside = [(cx, fb[1]), (cx, fb[3]), (fb[0], cy), (fb[2], cy)]  # above, below, left, right
+        pending.insert(0, (beside, f"{n} {m['object_id']}", MUG))
     ys = [m["from_box"][3] for m in moves] + [m["to_box"][3] for m in moves]
     at_top = bool(ys) and sum(ys) / len(ys) > H / 2
-    return _legend(out, [f"{n}. {m['instruction']}" for n, m in enumerate(moves, 1)], fs, at_top)
+    legend = _legend_layout(out, [f"{n}. {m['instruction']}" for n, m in enumerate(moves, 1)], fs, at_top)
+    if legend is not None:
+        labels.block(legend[1])  # the panel covers its band: no tag may hide under it
+    said: set[str] = set()
+    for anchors, text, col in pending:
+        if text not in said:  # one tag per distinct label: five zones around people say it once
+            said.add(text)
+            labels.put(anchors, text, col)
+    return _legend(out, legend, fs)
 
 
 def _top(pts: list[tuple[float, float]]) -> tuple[float, float]:
@@ -196,28 +203,38 @@ def _top(pts: list[tuple[float, float]]) -> tuple[float, float]:
     return (p[0], p[1])
 
 
-def _legend(img: Image.Image, lines: list[str], fs: int, at_top: bool) -> Image.Image:
-    """The instructions in full, numbered, on a white panel across the top or bottom of the photo
-    (away from the mugs), so the picture keeps the size it is sent at."""
+def _legend_layout(
+    img: Image.Image, lines: list[str], fs: int, at_top: bool
+) -> tuple[list[str], Rect] | None:
+    """The legend's wrapped lines and the band it covers, across the top or bottom of the photo
+    (away from the mugs); known before the tags are placed, so none lands under it."""
+    if not lines:
+        return None
+    chars = max(24, int(img.width / (fs * 0.55)))
+    wrapped = [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="   ")][:8]
+    band = min(int(fs * 1.3) * len(wrapped) + fs // 2, img.height // 2)
+    y0 = 0 if at_top else img.height - band
+    return wrapped, (0, y0, img.width, y0 + band)
+
+
+def _legend(img: Image.Image, legend: tuple[list[str], Rect] | None, fs: int) -> Image.Image:
+    """The instructions in full, numbered, on a white panel over the legend's band, so the picture
+    keeps the size it is sent at."""
     from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    if not lines:
+    if legend is None:
         return img
-    font = _font(fs)
-    chars = max(24, int(img.width / (fs * 0.55)))
-    wrapped = [w for line in lines for w in textwrap.wrap(line, chars, subsequent_indent="   ")][:8]
-    line_h = int(fs * 1.3)
-    band = min(line_h * len(wrapped) + fs // 2, img.height // 2)
-    y0 = 0 if at_top else img.height - band
+    wrapped, band = legend
     panel = PILImage.new("RGBA", img.size, (0, 0, 0, 0))
-    ImageDraw.Draw(panel).rectangle((0, y0, img.width, y0 + band), fill=(255, 255, 255, 225))
+    ImageDraw.Draw(panel).rectangle(band, fill=(255, 255, 255, 225))
     out = PILImage.alpha_composite(img.convert("RGBA"), panel).convert("RGB")
     d = ImageDraw.Draw(out)
-    y = y0 + fs // 4
+    font = _font(fs)
+    y = band[1] + fs // 4
     for w in wrapped:
         d.text((fs // 2, y), w, fill=(0, 0, 0), font=font)
-        y += line_h
+        y += int(fs * 1.3)
     return out
 
 

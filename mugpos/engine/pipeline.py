@@ -37,6 +37,8 @@ log = logging.getLogger("mugpos.engine")
 
 Progress = Callable[[float, str], Awaitable[None]]
 STAGES_HOLD_MAX_S = 10.0  # `Engine.start(hold_stages=True)`: the longest the warm stages wait
+LANES_IDLE_WAIT_S = 3.0  # how long the CPU workers and lanes wait for the first answer before starting
+LANES_GRACE_S = 0.5  # and how long after it
 
 
 class AnalysisCache(Protocol):
@@ -94,6 +96,17 @@ def measure_desk_scene(
     return measured, desk, scale, surface, mugs, relations
 
 
+def measure_packed(
+    scene: Scene, *, px_per_cm: float | None = None
+) -> tuple[Scene, bytes, Scale, Surface, list[MugPosition], list[Relation]]:
+    """`measure_desk_scene` for a CPU-stage worker process: the Desk comes back pickled, so the
+    server unpickles only pydantic models and never imports the plane fit (`Analysis.keep_desk`)."""
+    import pickle
+
+    measured, desk, scale, surface, mugs, relations = measure_desk_scene(scene, px_per_cm=px_per_cm)
+    return measured, pickle.dumps(desk, protocol=pickle.HIGHEST_PROTOCOL), scale, surface, mugs, relations
+
+
 def scale_warnings(scale: Scale, scene: Scene | None = None) -> list[str]:
     out = []
     if scale.source == "assumed":
@@ -138,6 +151,11 @@ class Engine:
         self._load_started: float | None = None
         self.load_seconds: dict[str, float] = {}
         self.analyses = 0
+        self._closing = False
+        from mugpos.engine.cpu import CpuStages
+
+        # The plane fit, rules and moves: in worker processes, off this interpreter's lock.
+        self.cpu = CpuStages(settings.cpu_processes, warmers=(warm_measure,))
 
     # --- model lifecycle ----------------------------------------------------------------
     def start(self, *, embedder: bool = True, hold_stages: bool = False) -> None:
@@ -159,6 +177,10 @@ class Engine:
             # down under a thread that is inside torch's C++ (which aborts the process).
             self._loader = threading.Thread(target=self._load, name="mugpos-model-loader", daemon=False)
             self._loader.start()
+
+    @property
+    def _measure_fn(self) -> Callable[..., tuple[Any, ...]]:
+        return measure_packed if self.cpu.warm else measure_desk_scene
 
     @property
     def holding(self) -> bool:
@@ -204,6 +226,34 @@ class Engine:
             log.error("model loading failed: %s", getattr(exc, "message", exc))
         finally:
             self._ready.set()
+        if self.detector is not None:
+            self._after_the_first_answer()
+
+    def _after_the_first_answer(self) -> None:
+        """What only concurrent work needs, started once the first answer is out (or after a few
+        idle seconds), in this loader thread: the CPU-stage worker process (its start costs ~1.5 s
+        of CPU, which on a busy machine the first answer would otherwise share) and the detector's
+        one-thread lane sessions (a batch-1 ONNX export on several cores). Until the worker is warm
+        the CPU stages run in threads here, as they would without one."""
+        deadline = time.perf_counter() + LANES_IDLE_WAIT_S
+        while self.analyses == 0 and time.perf_counter() < deadline and not self._closing:
+            time.sleep(0.02)
+        # A moment more: the first answer's last stages (picture, store, reply) go out alone, and a
+        # one-shot door (`mugpos analyze`) closes before the lanes cost it anything.
+        grace = time.perf_counter() + LANES_GRACE_S
+        while time.perf_counter() < grace and not self._closing:
+            time.sleep(0.02)
+        if self._closing:
+            return
+        self.cpu.start()
+        if not self.settings.warmup:
+            return
+        t0 = time.perf_counter()
+        try:
+            self.detector.make_lanes()
+        except Exception as exc:  # the lanes open on first overlap instead
+            log.warning("could not open the detector's lanes early: %s", exc)
+        self.load_seconds["lanes"] = round(time.perf_counter() - t0, 3)
 
     def embedder_unavailable(self) -> str | None:
         """Why the embedder cannot serve (known without waiting), or None when it may."""
@@ -368,10 +418,10 @@ class Engine:
             warnings.append(f"image embedding {self.embedder_note}; search by image is unavailable{skip}")
 
         t0 = time.perf_counter()
-        # The plane fit is CPU work (tens to hundreds of ms on busy photos): off the event loop, where
-        # it would stall every other request and the batcher's dispatch.
-        scene, desk, scale, surface, mugs, relations = await asyncio.to_thread(
-            measure_desk_scene, scene, px_per_cm=px_per_cm
+        # The plane fit is CPU work (tens of ms to seconds on busy photos): in a worker process,
+        # off the event loop and this interpreter's lock (see `mugpos.engine.cpu`).
+        scene, desk, scale, surface, mugs, relations = await self.cpu.run(
+            self._measure_fn, scene, px_per_cm=px_per_cm
         )
         timings.geometry_ms = _ms(t0)
         warnings.extend(scale_warnings(scale, scene))
@@ -393,17 +443,17 @@ class Engine:
             timings=timings,
             warnings=warnings,
         )
-        result._desk = desk
+        result.keep_desk(desk)
         timings.total_ms = _ms(t_start)
         self.analyses += 1
         if self.cache is not None:
             await self.cache.set(key, result.model_dump_json().encode())
         return result
 
-    def analyze_scene(self, scene: Scene) -> Analysis:
+    async def analyze_scene(self, scene: Scene) -> Analysis:
         """A client's own detections: no models, just measurement."""
         t0 = time.perf_counter()
-        scene, desk, scale, surface, mugs, relations = measure_desk_scene(scene)
+        scene, desk, scale, surface, mugs, relations = await self.cpu.run(self._measure_fn, scene)
         out = Analysis(
             image=ImageRef.model_validate(
                 {**scene.image.model_dump(), "source": scene.image.source or "scene"}
@@ -417,7 +467,7 @@ class Engine:
             timings=Timings(geometry_ms=_ms(t0), total_ms=_ms(t0)),
             warnings=scale_warnings(scale, scene),
         )
-        out._desk = desk
+        out.keep_desk(desk)
         return out
 
     async def embed_text(self, text: str) -> list[float]:
@@ -457,28 +507,40 @@ class Engine:
                 "detector": self._det_batcher.stats() if self._det_batcher else None,
                 "embedder": self._emb_batcher.stats() if self._emb_batcher else None,
             },
+            "cpu": self.cpu.status(),
         }
 
     async def aclose(self) -> None:
         # A load cannot be interrupted; let it finish rather than leave a thread importing torch
         # while the interpreter shuts down (that aborts the process).
         self._stages_go.set()
+        self._closing = True
         if self._loader is not None and self._loader.is_alive():
             await asyncio.to_thread(self._loader.join, 120)
         for b in (self._det_batcher, self._emb_batcher):
             if b is not None:
                 await b.aclose()
+        await asyncio.to_thread(self.cpu.close)
 
 
-def _warm_stages(*, rehearse: Callable[[], bool] = lambda: True) -> None:
+def warm_measure() -> None:
+    """A CPU-stage worker's warm-up: the plane fit's imports and one small fit."""
+    _warm_stages(draw=False)
+
+
+def _warm_stages(
+    *, rehearse: Callable[[], bool] = lambda: True, measure: bool = True, draw: bool = True
+) -> None:
     """What the first analysis would otherwise pay for after the models: the measure stage's imports
-    (scipy), the image codecs, then, if `rehearse()` says so once they are in, one plane fit and one
-    picture (first-call costs, the picture's fonts)."""
-    from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+    (scipy; `measure`, where the fit runs in this process), the image codecs (`draw`), then, if
+    `rehearse()` says so once they are in, one plane fit and one picture (first-call costs, the
+    picture's fonts)."""
+    if measure:
+        from mugpos.scene import measure as _measure  # noqa: F401  (scipy.optimize: ~0.6 s of imports)
+    if draw:
+        from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
 
-    from mugpos.engine.annotate import draw_analysis
-    from mugpos.scene import measure  # noqa: F401  (scipy.optimize: ~0.6 s of imports)
-
+        from mugpos.engine.annotate import draw_analysis
     if not rehearse():
         return
 
@@ -491,8 +553,10 @@ def _warm_stages(*, rehearse: Callable[[], bool] = lambda: True) -> None:
             ],
         }
     )
-    measured, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
-    draw_analysis(Image.new("RGB", (640, 480)), measured, mugs)
+    if measure:
+        scene, _desk, _scale, _surface, mugs, _relations = measure_desk_scene(scene)
+    if draw:
+        draw_analysis(Image.new("RGB", (640, 480)), scene, mugs if measure else [])
 
 
 def _ms(t0: float) -> float:

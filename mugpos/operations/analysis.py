@@ -20,6 +20,7 @@ from mugpos.operations.core import (
     _evaluate,
     _first_error,
     _ms,
+    _solve,
     new_analysis_id,
 )
 from mugpos.results import AnalyzeResult, CheckResult, SuggestResult
@@ -56,7 +57,7 @@ class AnalysisOps(Core):
         if progress:
             await progress(0.8, "checking rules")
         t0 = time.perf_counter()
-        verdicts = await _evaluate_off_loop(rule_list, analysis)
+        verdicts = await self._verdicts(rule_list, analysis)
         analysis.timings.rules_ms = _ms(t0)
         result = self._analyze_result(analysis, verdicts)
         picture = None
@@ -76,6 +77,11 @@ class AnalysisOps(Core):
         if progress:
             await progress(1.0, "done")
         return Outcome(result, picture)
+
+    async def _verdicts(self, rules: list[Any], analysis: Analysis) -> list[Any]:
+        """Rules over the measured desk: CPU work, in a CPU-stage worker (`Engine.cpu`), off the
+        event loop and this interpreter's lock."""
+        return await self.engine.cpu.run(_evaluate, rules, analysis) if rules else []
 
     def _analyze_result(self, analysis: Analysis, verdicts: list[Any]) -> AnalyzeResult:
         aid = new_analysis_id()
@@ -226,7 +232,7 @@ class AnalysisOps(Core):
                 raise SceneError(
                     f"scene has {len(parsed.objects)} objects; the limit is {self.settings.max_scene_objects}"
                 )
-            return await asyncio.to_thread(self.engine.analyze_scene, parsed), None
+            return await self.engine.analyze_scene(parsed), None
         if analysis_id is not None:  # as it was measured: same scale, source and uncertainty
             return await self.get_analysis(analysis_id), None
         assert image is not None
@@ -246,7 +252,7 @@ class AnalysisOps(Core):
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, _ = await self._scene_analysis(image, analysis_id, scene, progress)
         return CheckResult(
-            rules=await _evaluate_off_loop(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
+            rules=await self._verdicts(rule_list, analysis), scale=analysis.scale, analysis_id=analysis_id
         )
 
     async def suggest(
@@ -260,14 +266,12 @@ class AnalysisOps(Core):
         annotate: bool = True,
         progress: Progress | None = None,
     ) -> Outcome:
-        from mugpos.rules.solver import solve
-
         rule_list = await self._rules_for(rules, use_saved_rules)
         analysis, img = await self._scene_analysis(image, analysis_id, scene, progress)
-        verdicts = await _evaluate_off_loop(rule_list, analysis)
+        verdicts = await self._verdicts(rule_list, analysis)
         if progress:
             await progress(0.85, "solving placement")
-        solved = await asyncio.to_thread(solve, rule_list, analysis.scene, analysis.scale, analysis.desk)
+        solved = await self.engine.cpu.run(_solve, rule_list, analysis)
         result = SuggestResult(
             suggestions=solved.suggestions,
             conflicts=solved.conflicts,
@@ -327,9 +331,3 @@ class AnalysisOps(Core):
             return Picture(data, mime)
 
         return await asyncio.to_thread(draw)
-
-
-async def _evaluate_off_loop(rules: list[Any], analysis: Analysis) -> list[Any]:
-    """Rules over the measured desk (a stored analysis fits its plane here first): CPU work that
-    stays off the event loop, where it would stall other requests."""
-    return await asyncio.to_thread(_evaluate, rules, analysis) if rules else []

@@ -40,6 +40,9 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
         degraded.extend(p for health in tiers.values() if (p := health.problem()))
         if eng["error"]:
             degraded.append(f"models: {eng['error']}")
+        cpu = eng["cpu"]
+        if cpu["last_error"] and not cpu["processes"]:  # threads do the work: same answers, less concurrency
+            degraded.append(f"CPU stages: {cpu['last_error']} (running in threads)")
         off: list[str] = []
         if self.settings.embedder == "none":  # the operator's choice: off, not degraded
             off.append("embedder (MUGPOS_EMBEDDER=none): search by image and by text is unavailable")
@@ -59,6 +62,7 @@ class Mugpos(RuleOps, AnalysisOps, SearchOps):
             cache=cache,
             stores=stores,
             batching=eng["batching"],
+            cpu=cpu,
             degraded=degraded,
             off=off,
         )

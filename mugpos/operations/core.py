@@ -72,6 +72,7 @@ class Core:
         self.any_path = any_path
         self._cache: DualCache | None = None
         self.engine = Engine(self.settings, cache=self._make_cache())
+        self.engine.cpu.add_warmer(_warm_rules)  # rules and moves run in the CPU-stage workers too
         self._rules: RuleStore | None = None
         self._layouts: LayoutStore | None = None
         self._blobs: BlobStore | None = None
@@ -224,12 +225,27 @@ def new_analysis_id() -> str:
     return f"a-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:10]}"
 
 
+def _warm_rules() -> None:
+    """A CPU-stage worker's warm-up for `_evaluate` and `_solve`: the rules' and solver's imports."""
+    from mugpos.rules import evaluator, solver  # noqa: F401
+
+
 def _evaluate(rules: list[Rule], analysis: Analysis) -> list[Any]:
+    """The rules' verdicts on the measured desk (a stored analysis fits its plane here first).
+    Module-level and pure: it runs in a CPU-stage worker process (`Engine.cpu`)."""
     if not rules:
         return []
     from mugpos.rules.evaluator import evaluate
 
     return evaluate(rules, analysis.scene, analysis.scale, analysis.desk)
+
+
+def _solve(rules: list[Rule], analysis: Analysis) -> Any:
+    """The moves that would satisfy the rules (`mugpos.rules.solver.solve`); like `_evaluate`, run
+    in a CPU-stage worker process."""
+    from mugpos.rules.solver import solve
+
+    return solve(rules, analysis.scene, analysis.scale, analysis.desk)
 
 
 def _first_error(exc: Exception) -> str:

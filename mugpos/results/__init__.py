@@ -127,6 +127,11 @@ class EngineStatus(BaseModel):
     cache: dict[str, Any]
     stores: dict[str, Any]
     batching: dict[str, Any]
+    cpu: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the CPU stages' worker processes (plane fit, rules, moves): processes, running, "
+        "warm, calls, in_thread, restarts",
+    )
     degraded: list[str] = Field(default_factory=list)
     off: list[str] = Field(default_factory=list, description="what settings switched off on purpose")
 

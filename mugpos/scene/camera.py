@@ -13,10 +13,16 @@ and the uncertainty sampling of `mugpos.scene.plane` share one implementation. P
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 F = NDArray[np.float64]
+
+if TYPE_CHECKING:
+    from mugpos.scene.model import Scene
 
 
 def project(
@@ -81,3 +87,23 @@ def focal_from_35mm(focal_35mm: float, width: int, height: int) -> float:
     """35 mm-equivalent focal length -> pixels, matched on the diagonal (43.27 mm), as the
     equivalence is defined (CIPA DC-008 / phones' EXIF) for any aspect ratio."""
     return float(focal_35mm * np.hypot(width, height) / 43.27)
+
+
+def plane_to_image(scene: Scene, points: list[tuple[float, float]]) -> list[tuple[float, float]] | None:
+    """Table-plane points (cm) -> where they appear in the photo (px), by the scene's measured
+    plane; None when the scene has none or a point lies behind the camera. Here, beside `project`,
+    and not with the plane fit: drawing a picture needs no scipy."""
+    plane = scene.plane
+    if plane is None:
+        return None
+    w, h = scene.image.width, scene.image.height
+    xs = np.array([p[0] for p in points], dtype=float)
+    ys = np.array([p[1] for p in points], dtype=float)
+    if plane.kind == "top_down":
+        ppc = plane.px_per_cm.value
+        return [(float(x * ppc), float(h - y * ppc)) for x, y in zip(xs, ys, strict=True)]
+    th = math.radians(plane.elevation_deg.value)
+    u, v, depth = project(xs, ys, 0.0, th, plane.camera_height_cm.value, plane.focal_px.value, w / 2, h / 2)
+    if (depth <= 1e-3).any():
+        return None
+    return [(float(a), float(b)) for a, b in zip(u, v, strict=True)]

@@ -7,11 +7,6 @@ scale for the whole photo.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
-from mugpos.scene.camera import project
 from mugpos.scene.geometry import (
     EdgeDistances,
     MugPosition,
@@ -24,7 +19,7 @@ from mugpos.scene.geometry import (
 )
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.measure import EDGE_NAMES, Desk
-from mugpos.scene.model import Detection, Scale, Scene
+from mugpos.scene.model import Detection, Scale
 
 
 def mug_position(desk: Desk, mug: Detection) -> MugPosition:
@@ -102,22 +97,3 @@ def scale_of(desk: Desk) -> Scale:
             else f"; perspective: elevation {plane.elevation_deg.value:.0f} deg"
         ),
     )
-
-
-def plane_to_image(scene: Scene, points: list[tuple[float, float]]) -> list[tuple[float, float]] | None:
-    """Table-plane points (cm) -> where they appear in the photo (px), by the scene's measured
-    plane; None when the scene has none or a point lies behind the camera."""
-    plane = scene.plane
-    if plane is None:
-        return None
-    w, h = scene.image.width, scene.image.height
-    xs = np.array([p[0] for p in points], dtype=float)
-    ys = np.array([p[1] for p in points], dtype=float)
-    if plane.kind == "top_down":
-        ppc = plane.px_per_cm.value
-        return [(float(x * ppc), float(h - y * ppc)) for x, y in zip(xs, ys, strict=True)]
-    th = math.radians(plane.elevation_deg.value)
-    u, v, depth = project(xs, ys, 0.0, th, plane.camera_height_cm.value, plane.focal_px.value, w / 2, h / 2)
-    if (depth <= 1e-3).any():
-        return None
-    return [(float(a), float(b)) for a, b in zip(u, v, strict=True)]

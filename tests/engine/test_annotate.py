@@ -116,3 +116,26 @@ def test_drawn_once_at_the_size_it_is_sent() -> None:
         300,
         200,
     )  # never upscaled
+
+
+def test_a_mug_filling_the_photo_keeps_its_tag_clear_of_the_legend() -> None:
+    """The example photo: the mug's box reaches the top, where the legend's panel goes. Its tag must
+    not land under the panel (it did: only '-1' showed) nor vanish: it goes below the box."""
+    from PIL import Image, ImageDraw
+
+    from mugpos.engine.moves_picture import MUG, Labels, _legend_layout
+
+    img = Image.new("RGB", (600, 400))
+    legend = _legend_layout(img, ["1. Move the mug 4 cm (2 in) to the left, staying on the table"], 16, True)
+    assert legend is not None
+    band, mug = legend[1], (170.0, 16.0, 423.0, 321.0)
+
+    def placed(anchors: list[tuple[float, float]]) -> tuple[float, float, float, float] | None:
+        labels = Labels(ImageDraw.Draw(img), 600, 400, 16)
+        labels.block(band)
+        labels.block(mug)
+        return labels.put(anchors, "1 cup-1", MUG)
+
+    r = placed([(296.5, 16.0), (296.5, 321.0)])  # above the box, then below it
+    assert r is not None and r[1] >= band[3]
+    assert r[2] <= mug[0] or r[0] >= mug[2] or r[1] >= mug[3]  # beside or below the mug, not on it

@@ -80,3 +80,25 @@ def test_closing_lifts_a_hold(onnx_weights: Path, tmp_path: Path) -> None:
     asyncio.run(engine.aclose())  # joins the loader: it must not sit out the hold
     assert engine._stages_go.is_set()
     assert engine._loader is not None and not engine._loader.is_alive()
+
+
+async def test_the_lanes_open_after_the_first_answer(
+    onnx_weights: Path, coffee_png: Path, tmp_path: Path
+) -> None:
+    """A batch-1 ONNX export on several cores runs concurrent pictures on one-thread lane sessions;
+    they open in the background once the first answer is out, so the first burst finds them."""
+    engine = Engine(_settings(onnx_weights, tmp_path, threads=2))
+    engine.start()
+    try:
+        await engine.wait_ready(embedder=False)
+        assert engine.detector is not None and engine.detector.lanes == 2
+        model = engine.detector._require()
+        assert model._lanes.qsize() == 0  # not before the first answer: it would slow it
+        img = await load_image(str(coffee_png), engine.settings)
+        await engine.analyze(img, embed=False)
+        deadline = time.monotonic() + 60
+        while "lanes" not in engine.load_seconds and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert model._lanes.qsize() == 2
+    finally:
+        await engine.aclose()

@@ -8,7 +8,7 @@ corner", "in the centre of the desk", "on the left half of the image", "never on
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,9 @@ from mugpos.rules.measuring import (
 from mugpos.rules.model import Rule
 from mugpos.rules.placement import A, B, Ctx, guide
 from mugpos.rules.relations.base import MUG, Fields, Parts, Unreadable, selector
-from mugpos.scene.measure import Desk
+
+if TYPE_CHECKING:  # the plane fit (scipy) is not needed to read a rule, only to judge one
+    from mugpos.scene.measure import Desk
 
 KINDS = ("side",)
 
