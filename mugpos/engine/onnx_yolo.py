@@ -22,6 +22,7 @@ import ast
 import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 PAD_VALUE = 114
 MAX_WH = 7680  # Ultralytics' per-class coordinate offset for class-aware NMS
 MAX_NMS = 30000
+BURST_QUIET_S = 1.0  # how long after two pictures overlapped one alone still takes a one-thread lane
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class OnnxYolo:
         self._lanes_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._running = 0  # predict() calls in flight (callers on several threads)
+        self._overlap_at = -1e9  # when a call last came while another ran
         self._running_lock = threading.Lock()
         meta = self.session.get_modelmeta().custom_metadata_map
         inp = self.session.get_inputs()[0]
@@ -179,7 +182,12 @@ class OnnxYolo:
             # core (the session's threads); one that comes while another runs takes a one-thread
             # lane, so two pictures share the cores instead of fighting over both.
             with self._running_lock:
-                alone = self._running == 0
+                now = time.monotonic()
+                if self._running:
+                    self._overlap_at = now
+                # Alone, and no overlap for a moment: a burst leaves gaps between its calls, and a
+                # two-thread run in one of them would share the cores with the lanes and the CPU stages.
+                alone = self._running == 0 and now - self._overlap_at > BURST_QUIET_S
                 self._running += 1
             try:
                 if alone:
