@@ -19,6 +19,17 @@ MUG_LABELS: frozenset[str] = frozenset({"cup"})
 DRINK_LABELS: frozenset[str] = frozenset({"cup", "bottle", "wine glass"})
 ELECTRONICS_LABELS: frozenset[str] = frozenset({"laptop", "keyboard", "mouse", "cell phone", "tv", "remote"})
 SURFACE_LABELS: frozenset[str] = frozenset({"dining table"})
+# What stands on a table when it stands near one (never the floor's chairs, people or sofas): a
+# table's detected side that such an object reaches past is not the table's edge.
+TABLETOP_LABELS: frozenset[str] = frozenset(
+    {
+        *DRINK_LABELS,
+        *(ELECTRONICS_LABELS - {"tv"}),
+        *("book", "bowl", "vase", "scissors", "clock", "potted plant", "fork", "knife", "spoon"),
+        *("pizza", "cake", "sandwich", "donut", "hot dog", "banana", "apple", "orange", "broccoli"),
+        *("carrot", "teddy bear", "toothbrush", "hair drier"),
+    }
+)
 # What rules talk about around a mug; the detector keeps these (and everything else it sees).
 CONTEXT_LABELS: frozenset[str] = frozenset(
     {

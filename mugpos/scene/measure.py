@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import behind_the_tables, surface_for
-from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.labels import SURFACE_LABELS, TABLETOP_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
 from mugpos.scene.plane import (
     BOX_SIGMA_PX,
@@ -638,6 +638,7 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     """A detected table's footprint: its box's corners on the plane, each side seen or cut."""
     W, H = float(scene.image.width), float(scene.image.height)
     cut = cut_sides(t.box, W, H, TABLE_BORDER_FRAC)
+    past = reached_past(scene, t)
     # A table's box is as unsure as any detector box (a side the frame cuts stays on the frame):
     # each sample reads the sides a little differently, the best estimate reads them as given.
     k = len(fit.samples)
@@ -660,7 +661,12 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
         _, yb = fit.ground((x1 + x2) / 2, np.maximum(y1, _horizon_safe(fit, H)))
     visible = np.column_stack([xl, yf, xr, yb])
-    seen = {"left": not cut[0], "back": not (cut[1] or beyond), "right": not cut[2], "front": not cut[3]}
+    seen = {
+        "left": not (cut[0] or "left" in past),
+        "back": not (cut[1] or beyond),
+        "right": not (cut[2] or "right" in past),
+        "front": not (cut[3] or "front" in past),
+    }
     rect = visible.copy()
     for name in ("left", "front", "right", "back"):
         col = {"left": 0, "front": 1, "right": 2, "back": 3}[name]
@@ -669,6 +675,8 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     why = {
         n: ""
         if seen[n]
+        else past[n]
+        if n in past and not cut[EDGE_COL[n]]
         else ("the photo's frame cuts it" if n != "back" or not beyond else "not on the plane")
         for n in seen
     }
@@ -699,6 +707,31 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     turn = np.abs(np.tan(np.radians(TABLE_TURN_DEG) * np.random.default_rng(7).standard_normal(k)))
     turn[0] = 0.0
     return _Surf(info, rect, visible, refs, turn)
+
+
+EDGE_COL = {"left": 0, "back": 1, "right": 2, "front": 3}  # a box's (x1, y1, x2, y2) index per side
+REACH_PAST_FRAC = 0.02  # of the photo's width: how far past a table's side an object may reach
+
+
+def reached_past(scene: Scene, t: Detection) -> dict[str, str]:
+    """The table's detected sides (left, right, front) that something standing on it reaches past:
+    those are where the detector's box stops, not where the table does (a pizza reaching 60 px left
+    of the box's side stands on the table there). Why, per side, for the surface's edge notes."""
+    W = float(scene.image.width)
+    m = max(REACH_PAST_FRAC * W, 4.0)
+    x1, y1, x2, y2 = t.box
+    out: dict[str, str] = {}
+    for o in scene.objects:
+        if o.label not in TABLETOP_LABELS or not (y1 <= o.box[3] <= y2 + m):
+            continue  # not a tabletop thing, or its base is not on this table's rows
+        for side, beyond in (
+            ("left", o.box[0] < x1 - m),
+            ("right", o.box[2] > x2 + m),
+            ("front", o.box[3] > y2 + m),
+        ):
+            if beyond and side not in out:
+                out[side] = f"{o.id or o.label} on the table reaches past the detected side: not its edge"
+    return out
 
 
 def _side(fit: PlaneFit, u: F, near_row: F, far_row: F, near: bool) -> F:

@@ -396,3 +396,22 @@ def test_a_turned_footprint_fills_its_bounding_rect_along_a_slant() -> None:
     assert turns[0] == 0.0 and turns[1] == 0.0 and 0.0 < turns[2] < turns[3] <= 40.0
     c, s = math.cos(math.radians(turns[2])), math.sin(math.radians(turns[2]))
     assert math.isclose((aspect * c + s) / (aspect * s + c), aspect * 0.8**2, rel_tol=1e-6)
+
+
+def test_a_table_side_something_on_it_reaches_past_is_not_its_edge() -> None:
+    """coco 450 with the ONNX detector: the table's box stops 64 px right of the photo's left border
+    while the pizza on it reaches to 4 px. That side is where the detector's box stops, not the
+    table: no distance to a 'left edge' drawn through the pizza (it said "22 cm to left edge")."""
+    objects = [
+        {"id": "pizza-1", "label": "pizza", "box": [4, 19, 575, 469]},
+        {"id": "cup-1", "label": "cup", "box": [563, 1, 640, 192]},
+        {"id": "wine-glass-1", "label": "wine glass", "box": [463, 1, 562, 70]},
+        {"id": "dining-table-1", "label": "dining table", "box": [68, 5, 638, 475]},
+    ]
+    scene = Scene.model_validate({"image": {"width": 640, "height": 480}, "objects": objects})
+    edges = measure_desk(scene).surface_of("cup-1").edges
+    assert not edges["left"].seen and "pizza-1" in edges["left"].why
+    assert not any(e.seen for e in edges.values())
+    # without the pizza the same box's left side is in view: the rule is about what stands on it
+    alone = Scene.model_validate({"image": {"width": 640, "height": 480}, "objects": objects[1:]})
+    assert measure_desk(alone).surface_of("cup-1").edges["left"].seen
