@@ -48,9 +48,17 @@ def _metrics(img: Image.Image) -> tuple[int, int]:
 
 
 def _label(
-    draw: Any, xy: tuple[float, float], text: str, colour: tuple[int, int, int], size: int, img_w: int
+    draw: Any,
+    xy: tuple[float, float],
+    text: str,
+    colour: tuple[int, int, int],
+    size: int,
+    img_w: int,
+    taken: list[tuple[float, float, float, float]] | None = None,
 ) -> None:
-    """Text on a filled tag, above the point if there is room, kept inside the image."""
+    """Text on a filled tag, above the point if there is room, kept inside the image; with `taken`
+    (the tags already drawn), the first of a few spots down from there that overlaps none of them
+    (a busy table's tags would otherwise print over each other), then added to it."""
     font = _font(size)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     tw, th = right - left, bottom - top
@@ -59,10 +67,19 @@ def _label(
     y = xy[1] - th - 2 * pad
     if y < 0:
         y = xy[1]
-    draw.rectangle((x, y, x + tw + 2 * pad, y + th + 2 * pad), fill=colour)
+    step = th + 2 * pad + 1
+    rect = (x, y, x + tw + 2 * pad, y + th + 2 * pad)
+    if taken is not None:
+        for k in range(8):
+            r = (x, y + k * step, x + tw + 2 * pad, y + k * step + th + 2 * pad)
+            if all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in taken):
+                rect = r
+                break
+        taken.append(rect)
+    draw.rectangle(rect, fill=colour)
     luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
     draw.text(
-        (x + pad - left, y + pad - top),
+        (rect[0] + pad - left, rect[1] + pad - top),
         text,
         fill=(0, 0, 0) if luminance > 150 else (255, 255, 255),
         font=font,
@@ -120,7 +137,15 @@ def _nearest_edge(mug: MugPosition) -> tuple[str, float] | None:
     return min(seen, key=lambda t: t[1]) if seen else None
 
 
-def _draw_table(draw: Any, scene: Scene, lw: int, fs: int, img_w: int, r: float = 1.0) -> bool:
+def _draw_table(
+    draw: Any,
+    scene: Scene,
+    lw: int,
+    fs: int,
+    img_w: int,
+    r: float = 1.0,
+    taken: list[tuple[float, float, float, float]] | None = None,
+) -> bool:
     """The measured table footprint in perspective: edges the photo shows solid, cut ones dashed.
     False when the scene carries no measured table."""
     surf = scene.surface
@@ -144,7 +169,7 @@ def _draw_table(draw: Any, scene: Scene, lw: int, fs: int, img_w: int, r: float 
     what = surf.id if surf.kind == "table" else "no table: region inferred"
     text = f"{what} | edges seen: {', '.join(seen) if seen else 'none'}"
     anchor = min(pts, key=lambda q: (q[1], q[0]))
-    _label(draw, (max(anchor[0], 0), max(anchor[1], 0) + lw + fs * 1.4), text, SURFACE, fs, img_w)
+    _label(draw, (max(anchor[0], 0), max(anchor[1], 0) + lw + fs * 1.4), text, SURFACE, fs, img_w, taken)
     return True
 
 
@@ -189,7 +214,8 @@ def draw_analysis(
     by_id = {m.object_id: m for m in mugs}
 
     surface_ids = {m.surface_id for m in mugs if m.surface_id} or {surface_for(scene).id}
-    drawn = _draw_table(draw, scene, lw, fs, out.width, r)
+    taken: list[tuple[float, float, float, float]] = []  # the tags drawn so far (`_label`)
+    drawn = _draw_table(draw, scene, lw, fs, out.width, r, taken)
     for obj in scene.objects:
         if obj.label in SURFACE_LABELS and obj.id in surface_ids and not drawn:
             box = _sc(obj.box, r)
@@ -201,12 +227,14 @@ def draw_analysis(
                 SURFACE,
                 fs,
                 out.width,
+                taken,
             )
 
     # Plain objects first, mugs and violations last so they sit on top.
     def rank(o: Any) -> int:
         return 2 if o.id in hot else 1 if o.id in by_id or o.is_mug else 0
 
+    tags: list[tuple[int, tuple[float, float], str, tuple[int, int, int], int]] = []
     for obj in sorted((o for o in scene.objects if o.label not in SURFACE_LABELS), key=rank):
         colour = VIOLATION if obj.id in hot else MUG if (obj.id in by_id or obj.is_mug) else OBJECT
         width = lw * 2 if colour != OBJECT else lw
@@ -222,14 +250,13 @@ def draw_analysis(
             text += f" | {obj.advisory.label}?"
         if obj.id in notes:
             text += f" | {notes[obj.id]}"
-        _label(
-            draw,
-            (box[0], box[1]),
-            text,
-            colour,
-            fs if colour != OBJECT else max(10, fs * 4 // 5),
-            out.width,
+        tags.append(
+            (rank(obj), (box[0], box[1]), text, colour, fs if colour != OBJECT else max(10, fs * 4 // 5))
         )
+    # Tags after every box (none hidden under a box drawn later), the mugs' and violations' first:
+    # they get the spot by their box, the rest move aside.
+    for _rank, xy, text, colour, size in sorted(tags, key=lambda t: -t[0]):
+        _label(draw, xy, text, colour, size, out.width, taken)
     return out
 
 

@@ -139,3 +139,21 @@ def test_a_mug_filling_the_photo_keeps_its_tag_clear_of_the_legend() -> None:
     r = placed([(296.5, 16.0), (296.5, 321.0)])  # above the box, then below it
     assert r is not None and r[1] >= band[3]
     assert r[2] <= mug[0] or r[0] >= mug[2] or r[1] >= mug[3]  # beside or below the mug, not on it
+
+
+def test_tags_on_a_busy_table_do_not_print_over_each_other() -> None:
+    """coco 450: three cups and a wine glass along the top border; their tags all sat on the same
+    row, one over the other. Each tag now takes a spot no other tag holds."""
+    from PIL import ImageDraw
+
+    from mugpos.engine.annotate import _label
+
+    img = Image.new("RGB", (640, 480), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    taken: list[tuple[float, float, float, float]] = []
+    for x in (563, 408, 201):
+        _label(draw, (x, 1), "cup | back | no table edge in view", MUG, 16, 640, taken)
+    assert len(taken) == 3
+    for i, a in enumerate(taken):
+        for b in taken[i + 1 :]:
+            assert a[2] <= b[0] or a[0] >= b[2] or a[3] <= b[1] or a[1] >= b[3], (a, b)
