@@ -449,7 +449,8 @@ def _human_analysis(r: Any) -> str:
             f"{' on ' + m.surface_id if m.surface_id else ''}{adv}"
         )
     for rel in r.relations[:8]:
-        lines.append(f"  {rel.subject_id} -> {rel.object_id}: {rel.gap_cm:.1f} cm {' '.join(rel.directions)}")
+        gap = f"{rel.gap_cm:.1f} cm" if rel.gap_cm is not None else f"{rel.gap_px:.0f} px (not on the table)"
+        lines.append(f"  {rel.subject_id} -> {rel.object_id}: {gap} {' '.join(rel.directions)}")
     lines.extend(_verdict_lines(r.rules))
     t = r.timings
     work = (

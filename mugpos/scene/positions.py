@@ -17,7 +17,7 @@ from mugpos.scene.geometry import (
     surface_for,
     zone_of,
 )
-from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.labels import SURFACE_LABELS, TABLETOP_LABELS
 from mugpos.scene.measure import EDGE_NAMES, Desk
 from mugpos.scene.model import Detection, Scale
 
@@ -50,7 +50,8 @@ def mug_position(desk: Desk, mug: Detection) -> MugPosition:
 
 
 def mug_relations(desk: Desk, *, max_per_mug: int = 12) -> list[Relation]:
-    """Each mug against every other object except surfaces, nearest on the plane first, capped per mug."""
+    """Each mug against every other object except surfaces, nearest on the plane first, capped per mug;
+    in cm only to things that stand on tables (to a chair or a person: pixels and directions)."""
     scene = desk.scene
     out: list[Relation] = []
     for mug in scene.mugs:
@@ -59,7 +60,11 @@ def mug_relations(desk: Desk, *, max_per_mug: int = 12) -> list[Relation]:
             if other is mug or other.label in SURFACE_LABELS:
                 continue
             assert mug.id is not None and other.id is not None
-            both = desk.has_footprint(mug.id) and desk.has_footprint(other.id)
+            # cm only between things that stand on a table: a chair's or a person's box bottom is
+            # on the floor, and its place on the table's plane would be a made-up number.
+            both = (
+                other.label in TABLETOP_LABELS and desk.has_footprint(mug.id) and desk.has_footprint(other.id)
+            )
             g = desk.gap(mug.id, other.id) if both else None
             rels.append(
                 Relation(

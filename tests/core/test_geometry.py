@@ -115,3 +115,25 @@ def test_relations_gap_and_directions() -> None:
     assert {"left_of", "in_front_of"} <= set(r2.directions)
     assert r2.gap_cm == pytest.approx(math.hypot(600 - 280, 800 - 650) / 10, abs=0.01)
     assert all(r.object_label != "dining table" for r in rels)
+
+
+def test_relations_give_cm_only_to_things_that_stand_on_a_table() -> None:
+    """coco 164 (a kitchen, no table): 'cup-1 -> chair-1: 449 cm' put a chair on the floor on the
+    table's plane. Relations to a chair or a person keep pixels and directions, and no cm."""
+    from mugpos.engine.pipeline import measure_scene
+
+    scene = Scene.model_validate(
+        {
+            "image": {"width": 640, "height": 480},
+            "objects": [
+                {"id": "cup-1", "label": "cup", "box": [300, 250, 350, 310]},
+                {"id": "laptop-1", "label": "laptop", "box": [380, 200, 560, 330]},
+                {"id": "chair-1", "label": "chair", "box": [40, 280, 200, 480]},
+                {"id": "dining-table-1", "label": "dining table", "box": [0, 180, 640, 480]},
+            ],
+        }
+    )
+    _scene, _scale, _surface, _mugs, relations = measure_scene(scene)
+    by = {r.object_id: r for r in relations}
+    assert by["laptop-1"].gap_cm is not None and by["laptop-1"].gap_cm > 0
+    assert by["chair-1"].gap_cm is None and by["chair-1"].gap_px > 0 and by["chair-1"].directions
