@@ -91,7 +91,7 @@ class CpuStages:
         # What a worker runs once it is up; the layers above add theirs (`add_warmer`) before start.
         self.warmers: tuple[Callable[[], object], ...] = warmers
         self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when a warm-up fails at once (its callback runs here)
         self._warm: Any = None  # the warm-up job's future
         self.calls = 0
         self.in_thread = 0  # calls that ran here (no workers, or a worker failed)
@@ -107,13 +107,15 @@ class CpuStages:
             if self.processes == 0 or self._pool is not None:
                 return
             try:
-                self._pool = ProcessPoolExecutor(
+                pool = ProcessPoolExecutor(
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_child_init,
                 )
-                self._warm = self._pool.submit(_warm, self.warmers)
-                self._warm.add_done_callback(self._warmed)
+                warm = pool.submit(_warm, self.warmers)
+                # Published together: whoever sees the pool also sees its warm-up (`wait_warm`).
+                self._warm, self._pool = warm, pool
+                warm.add_done_callback(self._warmed)
             except Exception as exc:  # no processes here (a sandbox, a frozen app): threads do
                 self._pool = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -127,6 +129,8 @@ class CpuStages:
         if exc is None:
             return
         with self._lock:
+            if future is not self._warm:
+                return  # an earlier pool's warm-up (it was replaced meanwhile)
             pool, self._pool = self._pool, None
             self.processes = 0
             self.last_error = f"worker process failed to start: {type(exc).__name__}: {exc}"
