@@ -41,6 +41,11 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+def clear_of(r: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]]) -> bool:
+    """Whether rectangle `r` (x1, y1, x2, y2) overlaps none of `taken` (tags already placed)."""
+    return all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in taken)
+
+
 def _metrics(img: Image.Image) -> tuple[int, int]:
     """(line width, font size) for this image size."""
     side = max(img.size)
@@ -72,7 +77,7 @@ def _label(
     if taken is not None:
         for k in range(8):
             r = (x, y + k * step, x + tw + 2 * pad, y + k * step + th + 2 * pad)
-            if all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in taken):
+            if clear_of(r, taken):
                 rect = r
                 break
         taken.append(rect)

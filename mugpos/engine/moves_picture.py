@@ -14,7 +14,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.annotate import dashed_line
+from mugpos.engine.annotate import _font, clear_of, dashed_line
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
 
@@ -30,15 +30,6 @@ OBJECT = (0, 160, 230)
 Rect = tuple[float, float, float, float]
 
 
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # pragma: no cover - Pillow without FreeType
-        return ImageFont.load_default()
-
-
 class Labels:
     """Places text tags so that none overlaps another or leaves the picture."""
 
@@ -52,7 +43,7 @@ class Labels:
     def _free(self, r: Rect) -> bool:
         if r[0] < 0 or r[1] < 0 or r[2] > self.w or r[3] > self.h:
             return False
-        return all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in self.taken)
+        return clear_of(r, self.taken)
 
     def put(self, anchors: list[tuple[float, float]], text: str, colour: tuple[int, int, int]) -> Rect | None:
         """The tag near the first anchor that has room around it (then the next: a mug filling the
