@@ -115,7 +115,7 @@ async def stdio(trees: list[str], rounds: int, pairs: int, data: Path, work: Pat
         allowed_dirs=[folder, data],
     )
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in trees}
-    async with engine_app(settings) as app:
+    async with engine_app(settings, photos[-1]) as app:
         k = 0
         for r in range(rounds):
             for tree in trees if r % 2 == 0 else trees[::-1]:

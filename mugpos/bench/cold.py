@@ -15,11 +15,7 @@ from mugpos.bench.config import BenchConfig, child_env, median
 
 
 async def cold_start(cfg: BenchConfig, out: dict[str, Any]) -> None:
-    import mugpos
-    from mugpos.bench.config import compile_bytecode
-
     env = child_env(cfg)
-    out["bytecode"] = compile_bytecode(Path(mugpos.__file__).parent)
     runs = 3 if cfg.quick else 5
     try:
         times = [await _time_initialize(env, cfg.workdir) for _ in range(runs)]

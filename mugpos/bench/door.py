@@ -68,23 +68,20 @@ def _median(xs: list[float]) -> float | None:
 
 # --- the engine alone ---------------------------------------------------------------------------
 @asynccontextmanager
-async def engine_app(settings: Any) -> AsyncIterator[Any]:
-    """The engine in this process, warm, with no cache tier (every photo is new anyway)."""
+async def engine_app(settings: Any, warm: Path) -> AsyncIterator[Any]:
+    """The engine in this process, warm (one analysis of `warm`, then its CPU-stage worker warmed),
+    with no cache tier (every photo is new anyway)."""
     from mugpos.operations import Mugpos
 
     app = Mugpos(settings.model_copy(update={"cache_l2_bytes": 0, "redis_url": None}))
     try:
         app.start()
         await app.engine.wait_ready()
-        if _WARM_PHOTO.is_file():  # its first answer starts the CPU-stage worker
-            await _engine_once(app, _WARM_PHOTO)
+        await _engine_once(app, warm)  # its first answer starts the CPU-stage worker
         await _cpu_warm(app.engine.cpu.status)
         yield app
     finally:
         await app.aclose()
-
-
-_WARM_PHOTO = Path(os.environ.get("MUGPOS_TEST_DATA", "../shared/data")) / "photos" / "coffee.png"
 
 
 async def _cpu_warm(status: Any, timeout_s: float = 60.0) -> None:
@@ -293,7 +290,7 @@ async def door_section(
         "photos": f"twins of {len(images)} photos as base64 JPEGs, every one distinct, {CONCURRENT} a block; "
         "engine and calls interleaved, sequential and concurrent blocks alternating"
     }
-    async with engine_app(settings) as app:
+    async with engine_app(settings, photos[-3]) as app:
         for i, name in enumerate(("stdio", "streamable_http")):
             transport = "stdio" if name == "stdio" else "streamable-http"
             mine = blocks[i * n_blocks : (i + 1) * n_blocks]
@@ -301,11 +298,7 @@ async def door_section(
                 out[name] = await door_side(transport, child(name), workdir, app, mine, photos[-3])
             except Exception as exc:  # one transport failing must not hide the other's figures
                 out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-    import mugpos
-    from mugpos.bench.config import compile_bytecode
-
     out["cold_start"] = {
-        "bytecode": compile_bytecode(Path(mugpos.__file__).parent),
         "serve_stdio": await serve_first_answer(child("cold-serve"), workdir, photos[-1]),
         "runpod_worker": await asyncio.to_thread(
             worker_first_answer, child("cold-worker"), workdir, photos[-2]
