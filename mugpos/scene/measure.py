@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr, ndtri
 
 from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import behind_the_tables, surface_for
@@ -161,6 +162,11 @@ class _Surf:
     refs: F | None = None  # (K, 4)
     # A box cannot tell how the table is turned against the camera: tan of a turn per sample.
     turn: F | None = None  # (K,)
+    # Where the frame cuts the left or right side, the photo's border seen on the plane is a line
+    # that leans outward with depth (perspective): x = visible x + slope * (y - y0), per sample.
+    # (K, 2) each, for the left and the right side; slope 0 where the side is seen.
+    border_y0: F | None = None
+    border_slope: F | None = None
 
 
 @dataclass
@@ -246,16 +252,9 @@ class Desk:
     def _edge_samples(self, object_id: str, edge: EdgeName) -> F:
         """Footprint to the edge line (or, for a cut edge, to where the photo stops), per sample."""
         s, f = self._surf(object_id), self.feet[object_id]
-        fcol, tcol, sign = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}[
-            edge
-        ]
-        d = (f[:, fcol] - s.visible[:, tcol]) * sign
-        if s.refs is not None and s.turn is not None and s.info.edges[edge].seen:
-            # The side is a line through the corner it was read at, turned by an unknown angle:
-            # the farther the object stands from that corner along the side, the less sure.
-            along = (f[:, 1] + f[:, 3]) / 2 if edge in ("left", "right") else (f[:, 0] + f[:, 2]) / 2
-            with np.errstate(invalid="ignore"):
-                d = d - np.abs(along - s.refs[:, tcol]) * s.turn
+        d = _edge_gap(s, f, edge)
+        if s.turn is not None and s.info.edges[edge].seen:
+            d = d - _turn_reach(s, f, edge) * s.turn
         return d
 
     def edge_distance(self, object_id: str, edge: EdgeName) -> EdgeDistance:
@@ -379,6 +378,8 @@ class Desk:
                 v.visible[:1],
                 None if v.refs is None else v.refs[:1],
                 None if v.turn is None else v.turn[:1],
+                None if v.border_y0 is None else v.border_y0[:1],
+                None if v.border_slope is None else v.border_slope[:1],
             )
             for k, v in self.surfaces.items()
         }
@@ -572,6 +573,76 @@ def _poly_gap(p: F, q: F, rp: F, rq: F) -> F:
     return np.maximum(np.where(crossing | held, 0.0, dist) - rp - rq, 0.0)
 
 
+_EDGE_COLS = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}
+
+
+def _edge_gap(s: _Surf, f: F, edge: EdgeName) -> F:
+    """Footprints (K, 4) to a table side read square to the camera (no turn), inward positive; for
+    a side the frame cuts, to where the photo stops showing the table."""
+    fcol, tcol, sign = _EDGE_COLS[edge]
+    d = (f[:, fcol] - s.visible[:, tcol]) * sign
+    if edge in ("left", "right") and s.border_slope is not None and not s.info.edges[edge].seen:
+        # The frame's border on the plane is not a line of constant x (perspective widens the
+        # view with depth): the object is as far from it as its nearer end, front or back, is.
+        assert s.border_y0 is not None
+        j = 0 if edge == "left" else 1
+        lean = [s.border_slope[:, j] * (f[:, r] - s.border_y0[:, j]) for r in (1, 3)]
+        d = np.minimum(d - sign * lean[0], d - sign * lean[1])
+    return d
+
+
+def _turn_reach(s: _Surf, f: F, edge: EdgeName) -> F:
+    """How far along a seen side the footprint stands from the corner the side was read at: a
+    desk turned by t brings that side |reach| * tan t closer to it. Row 0, the best estimate,
+    takes the mean over both ends of the front and back sides (which end the box's bottom or top
+    touched, the box cannot tell): half the table's width wherever the object stands."""
+    assert s.refs is not None
+    _, tcol, _ = _EDGE_COLS[edge]
+    along = (f[:, 1] + f[:, 3]) / 2 if edge in ("left", "right") else (f[:, 0] + f[:, 2]) / 2
+    with np.errstate(invalid="ignore"):
+        reach = np.abs(along - s.refs[:, tcol])
+        if edge in ("front", "back"):
+            reach[0] = (abs(along[0] - s.visible[0, 0]) + abs(along[0] - s.visible[0, 2])) / 2
+    return reach
+
+
+def _bound_turn(desk: Desk, sid: str | None) -> None:
+    """Draw each sample's turn of the table, given what stands on it.
+
+    A box cannot show how a desk is turned against the camera (`TABLE_TURN_DEG`, 1 sigma), but
+    the things on it can bound it: a turn brings each seen side closer to everything along it,
+    and none of them can end up with its centre past a side. So each sample's turn is drawn
+    from the prior cut at the largest turn that keeps every footprint centre on the table (a
+    mug standing near the far end of the front side says the side cannot slope far toward it).
+    Row 0 takes the median turn."""
+    s = desk.surfaces[sid]
+    if s.turn is None or s.refs is None:
+        return
+    k = len(s.turn)
+    t_max = np.full(k, INF)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for oid, f in desk.feet.items():
+            if desk.surface_ids.get(oid) != sid:
+                continue
+            half = {"left": f[:, 2] - f[:, 0], "right": f[:, 2] - f[:, 0],
+                    "front": f[:, 3] - f[:, 1], "back": f[:, 3] - f[:, 1]}  # fmt: skip
+            for e in EDGE_NAMES:
+                if not s.info.edges[e].seen:
+                    continue
+                room = _edge_gap(s, f, e) + half[e] / 2
+                reach = _turn_reach(s, f, e)
+                bound = np.where(room <= 0, 0.0, room / np.maximum(reach, 1e-9))
+                t_max = np.minimum(t_max, np.where(np.isfinite(bound), bound, INF))
+    sig = np.radians(TABLE_TURN_DEG)
+    z_max = np.arctan(t_max) / sig
+    u = np.random.default_rng(7).random(k)
+    # the half-normal cut at z_max, by inverse CDF: |z| = ndtri(1/2 + u (Phi(z_max) - 1/2))
+    z = ndtri(0.5 + u * (ndtr(z_max) - 0.5))
+    turn = np.tan(sig * np.clip(z, 0.0, None))
+    turn[0] = float(np.median(turn[1:])) if k > 1 else 0.0
+    s.turn = turn
+
+
 def _axis(part: str) -> tuple[int, int]:
     return (0, 2) if part in ("left", "right") else (1, 3)
 
@@ -617,6 +688,8 @@ def measure_desk(scene: Scene) -> Desk:
         desk.surface_ids[o.id] = sid
     if any(sid is None for sid in desk.surface_ids.values()) or not tables:
         desk.surfaces[None] = _inferred(desk)
+    for t in tables:
+        _bound_turn(desk, t.id)
     return desk
 
 
@@ -703,10 +776,21 @@ def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
     yl = yf if near_l else yb
     yr = yf if near_r else yb
     refs = np.column_stack([yl, end, yr, end])
-    # A desk is rarely square to the camera: a 6-degree (1 sigma) turn, 0 for the best estimate.
-    turn = np.abs(np.tan(np.radians(TABLE_TURN_DEG) * np.random.default_rng(7).standard_normal(k)))
-    turn[0] = 0.0
-    return _Surf(info, rect, visible, refs, turn)
+    # A desk is rarely square to the camera: its turn is drawn once what stands on it is known
+    # (`_bound_turn`).
+    turn = np.zeros(k)
+    y0, slope = np.zeros((k, 2)), np.zeros((k, 2))
+    for j, (u, is_cut) in enumerate(((x1, cut[0]), (x2, cut[2]))):
+        if not is_cut:
+            continue
+        far_row = np.maximum(y1, _horizon_safe(fit, H))
+        xn, yn = fit.ground(u, v_row)
+        xf, yf2 = fit.ground(u, far_row)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sl = (xf - xn) / (yf2 - yn)
+        y0[:, j] = yn
+        slope[:, j] = np.where(np.isfinite(sl) & (np.abs(yf2 - yn) > 1e-6), sl, 0.0)
+    return _Surf(info, rect, visible, refs, turn, y0, slope)
 
 
 EDGE_COL = {"left": 0, "back": 1, "right": 2, "front": 3}  # a box's (x1, y1, x2, y2) index per side

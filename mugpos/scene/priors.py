@@ -69,7 +69,7 @@ def template(prior: Prior) -> F:
     """The object's 3D points (n x 3), in cm, facing the camera."""
     w, d, h = prior.w, prior.d, prior.h
     if prior.shape == "cylinder":
-        a = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        a = np.linspace(0, 2 * np.pi, 16, endpoint=False)  # silhouette within 2 % of the radius
         ring = np.stack([w / 2 * np.cos(a), d / 2 * np.sin(a)], axis=1)
         bottom = np.column_stack([ring, np.zeros(len(a))])
         top = np.column_stack([ring, np.full(len(a), h)])

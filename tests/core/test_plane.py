@@ -178,7 +178,11 @@ def test_a_table_cut_by_the_frame_has_no_edge_there() -> None:
     edges = desk.surface_of("cup-1").edges
     assert [n for n, e in edges.items() if e.seen] == ["back"]
     back = desk.edge_distance("cup-1", "back")
-    assert back.seen and back.measured.value_cm is not None and abs(back.measured.value_cm - 3.7) < 1.0
+    # 3.7 cm on this square table; the best estimate allows for the turn a box cannot show (the
+    # back side may slope toward the mug: `_bound_turn`), which costs it about a centimetre here.
+    m = back.measured
+    assert back.seen and m.value_cm is not None and 2.0 < m.value_cm <= 3.7 + 0.5
+    assert m.lo_cm is not None and m.hi_cm is not None and m.lo_cm <= 3.7 <= m.hi_cm
     front = desk.edge_distance("cup-2", "front")
     assert not front.seen and front.measured.value_cm is None and front.measured.hi_cm is None
     # cup-1 is ~4 cm from the back edge: a clear violation of 30 cm, measured on the edge it sees.
@@ -415,3 +419,53 @@ def test_a_table_side_something_on_it_reaches_past_is_not_its_edge() -> None:
     # without the pizza the same box's left side is in view: the rule is about what stands on it
     alone = Scene.model_validate({"image": {"width": 640, "height": 480}, "objects": objects[1:]})
     assert measure_desk(alone).surface_of("cup-1").edges["left"].seen
+
+
+def test_a_side_the_frame_cuts_bounds_the_edge_where_the_object_stands() -> None:
+    # The table runs out of the photo on the left. Seen at 40 degrees, the photo's left border on the
+    # table leans outward with depth: a mug at the back stands 14.3 cm in from it. Read at the
+    # photo's bottom row instead, the border lay 58 cm further right, and the mug's lower bound to
+    # the left edge was -43.5 cm: no "at least" rule could ever be satisfied there.
+    elev = 40.0
+    table = {"id": "table-1", "label": "dining table", "box": table_box(-300, 5, 60, 130, elev)}
+    objs = [
+        ("cup-1", "cup", -60.0, 115.0),
+        ("laptop-1", "laptop", 10.0, 80.0),
+        ("cup-2", "cup", 0.0, 50.0),
+        ("keyboard-1", "keyboard", -20.0, 65.0),
+    ]
+    desk = measure_desk(shoot(objs, elev, more=[table]))
+    left = desk.edge_distance("cup-1", "left")
+    assert not left.seen and left.measured.hi_cm is None
+    assert left.measured.lo_cm is not None and 8.0 < left.measured.lo_cm <= 14.3 + 1.0
+
+
+def test_what_stands_on_the_table_bounds_how_far_it_may_be_turned() -> None:
+    # A box cannot show how a desk is turned; the things on it can: no sample turns a seen side so
+    # far that a footprint's centre would stand past it (a mug near the front, at the right end:
+    # drawn from the prior alone, a 6-degree turn over the table's 120 cm put it 5-10 cm past).
+    elev = 55.0
+    table = {"id": "table-1", "label": "dining table", "box": table_box(-60, 40, 60, 110, elev)}
+    objs = [
+        ("cup-1", "cup", 50.0, 46.0),
+        ("laptop-1", "laptop", -10.0, 85.0),
+        ("cup-2", "cup", -45.0, 60.0),
+        ("keyboard-1", "keyboard", 0.0, 62.0),
+    ]
+    desk = measure_desk(shoot(objs, elev, more=[table]))
+    s = desk.surfaces["table-1"]
+    assert s.turn is not None and s.turn[1:].max() > 0.0
+    for oid, f in desk.feet.items():
+        for edge, size in (("front", f[:, 3] - f[:, 1]), ("left", f[:, 2] - f[:, 0])):
+            if s.info.edges[edge].seen:
+                assert np.all(desk._edge_samples(oid, edge) + size / 2 >= -1e-6), (oid, edge)
+
+
+def test_the_camera_posterior_is_sampled_not_one_draw_repeated() -> None:
+    # Drawn jointly over camera and objects (20+ dimensions) the importance weights collapsed:
+    # a noise-free desk at 75 degrees got 75.4-81.6 from a couple of draws repeated, missing the
+    # truth. Sampled over the camera, with the objects placed on each draw, they spread.
+    theta = np.degrees(measure_desk(shoot(DESK, 75.0)).fit.theta)
+    assert len(np.unique(theta)) > 50
+    lo, hi = np.percentile(theta, [2.5, 97.5])
+    assert lo <= 75.0 <= hi
