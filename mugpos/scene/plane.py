@@ -265,6 +265,51 @@ class _Problem:
         one_sided = np.where(_LO_SIDE, np.maximum(r, 0.0), np.minimum(r, 0.0))
         return np.where(o.cut, one_sided, r)
 
+    def box_residuals_jac(self, cam: F, xs: F, ys: F, ls: F, las: F) -> tuple[F, F]:
+        """`box_residuals` and their derivatives (.., n, 4, NP) in each object's own parameters,
+        analytic: a box side is the projection of one of the template's points (the extreme one),
+        and a point's pixel moves with x, y, log size and log stretch as the pinhole says. (For
+        placing objects on hundreds of sampled cameras: finite differences cost five projections
+        of every point; this costs one.)"""
+        o = self.obs
+        cam = np.asarray(cam)
+        th, h, f = cam[..., 0, None, None], np.exp(cam[..., 1, None, None]), np.exp(cam[..., 2, None, None])
+        s, a = np.exp(ls)[..., None], np.exp(las)[..., None]
+        tx, ty, tz = o.pts[..., 0], o.pts[..., 1], o.pts[..., 2]  # (n, P)
+        px, py, pz = xs[..., None] + s * a * tx, ys[..., None] + s / a * ty, s * tz
+        st, ct = np.sin(th), np.cos(th)
+        xc, yc, zc = px, -py * st - (pz - h) * ct, py * ct - (pz - h) * st
+        zs = np.maximum(zc, 1e-3)
+        u, v = self.cx + f * xc / zs, self.cy + f * yc / zs
+        # the point that makes each side: (.., n, 4) indices into the template's points
+        idx = np.stack([np.argmin(u, -1), np.argmin(v, -1), np.argmax(u, -1), np.argmax(v, -1)], -1)
+
+        def at(w: F) -> F:  # (.., n, P) -> (.., n, 4): w at each side's point
+            return np.take_along_axis(np.broadcast_to(w, u.shape), idx, -1)
+
+        uu, vv, xcs, ycs, zcs, zss = at(u), at(v), at(xc), at(yc), at(zc), at(zs)
+        pred = np.where(_U_SIDE, uu, vv)
+        s4, a4 = s, a  # (.., n, 1)
+        txs, tys, tzs = at(tx), at(ty), at(tz)
+        one, zero = np.ones_like(uu), np.zeros_like(uu)
+        moves = (  # d(px, py, pz) of each side's point, per parameter
+            (one, zero, zero),
+            (zero, one, zero),
+            (s4 * a4 * txs, s4 / a4 * tys, s4 * tzs),
+            (s4 * a4 * txs, -s4 / a4 * tys, zero),
+        )
+        live = zcs > 1e-3
+        jac = np.empty((*pred.shape, NP))
+        for k, (dx, dy, dz) in enumerate(moves):
+            dyc, dzc = -dy * st - dz * ct, dy * ct - dz * st
+            num = np.where(_U_SIDE, dx * zss - xcs * dzc, dyc * zss - ycs * dzc)
+            jac[..., k] = np.where(live, f * num / zss**2, 0.0)
+        r = (pred - o.boxes) / o.sigma
+        jac = jac / o.sigma[..., None]
+        # A side the frame cuts only says the object reaches at least that far.
+        slack = np.where(_LO_SIDE, r < 0, r > 0) & o.cut
+        return np.where(slack, 0.0, r), np.where(slack[..., None], 0.0, jac)
+
     def _split(self, p: F) -> tuple[F, F, F, F, F]:
         q = self.full(p)
         return (q[:3], *obj_params(q, len(self.obs.ids)))  # type: ignore[return-value]
@@ -328,6 +373,7 @@ def obj_params(q: F, n: int) -> tuple[F, F, F, F]:
 
 
 _LO_SIDE = np.array([True, True, False, False])
+_U_SIDE = np.array([True, False, True, False])  # x1, x2 are columns (u); y1, y2 rows (v)
 _STEPS = (1e-4, 1e-4, 1e-4)
 
 
@@ -667,21 +713,17 @@ def _place_objects(prob: _Problem, cam: F, par: F, iters: int) -> tuple[F, F, F]
     (K, n, NP, NP) at the result, and which of them are finite."""
     reg = np.array([1.0 / REFIT_PRIOR_CM**2, 1.0 / REFIT_PRIOR_CM**2, 0.0, 0.0])
 
-    def resid(q: F) -> F:  # (.., K, n, NP) -> (.., K, n, 6)
-        r = prob.box_residuals(cam, *(q[..., k] for k in range(NP)))
-        return np.concatenate(
-            [r, (q[..., 2] / prob.spreads)[..., None], (q[..., 3] / prob.stretches)[..., None]], axis=-1
-        )
+    n = par.shape[-2]
+    prior_rows = np.zeros((n, 2, NP))
+    prior_rows[:, 0, 2] = 1.0 / prob.spreads
+    prior_rows[:, 1, 3] = 1.0 / prob.stretches
 
     for it in range(iters + 1):
-        steps = np.stack([1e-3 * (1 + np.abs(par[..., 0])), 1e-3 * (1 + np.abs(par[..., 1])),
-                          np.full(par.shape[:-1], 1e-4), np.full(par.shape[:-1], 1e-4)], axis=-1)  # fmt: skip
-        q = np.broadcast_to(par, (1 + NP, *par.shape)).copy()
-        for k in range(NP):
-            q[1 + k, ..., k] += steps[..., k]
-        r = resid(q)  # (1 + NP, K, n, 6)
-        r0 = r[0]
-        jac = np.stack([(r[1 + k] - r0) / steps[..., k, None] for k in range(NP)], axis=-1)  # (K,n,6,NP)
+        r, j = prob.box_residuals_jac(cam, *(par[..., k] for k in range(NP)))
+        r0 = np.concatenate(
+            [r, (par[..., 2] / prob.spreads)[..., None], (par[..., 3] / prob.stretches)[..., None]], -1
+        )
+        jac = np.concatenate([j, np.broadcast_to(prior_rows, (*j.shape[:-3], n, 2, NP))], -2)  # (K,n,6,NP)
         wgt = (1 + (r0 / ROBUST_SCALE) ** 2) ** -0.25  # soft-L1 as reweighted least squares
         jw, rw = jac * wgt[..., None], r0 * wgt
         a = np.einsum("knri,knrj->knij", jw, jw) + np.diag(reg)
