@@ -41,20 +41,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
 
+from mugpos.scene.boxes import BOX_SIGMA_PX, BOX_SIGMA_REL, TABLE_BORDER_FRAC, cut_sides, predicted_boxes
 from mugpos.scene.camera import F, ground, project
 from mugpos.scene.geometry import behind_the_tables, surface_for
 from mugpos.scene.labels import SURFACE_LABELS, TABLETOP_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
-from mugpos.scene.plane import (
-    BOX_SIGMA_PX,
-    BOX_SIGMA_REL,
-    OBJECT_TEMPER,
-    TABLE_BORDER_FRAC,
-    PlaneFit,
-    cut_sides,
-    fit_plane,
-    predicted_boxes,
-)
+from mugpos.scene.plane import PlaneFit, fit_plane
+from mugpos.scene.posterior import OBJECT_TEMPER
 from mugpos.scene.priors import template
 
 OFF_HORIZON = "not standing on the table plane (above the horizon), so not measurable on it"

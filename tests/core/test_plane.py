@@ -15,10 +15,11 @@ from mugpos.engine.exif import read_focal_35mm
 from mugpos.engine.pipeline import measure_scene
 from mugpos.rules.evaluator import evaluate
 from mugpos.rules.grammar import parse_rule
+from mugpos.scene.boxes import hidden_bottom, predicted_boxes
 from mugpos.scene.camera import focal_from_35mm, ground, project
 from mugpos.scene.measure import Measured, _core, _poly_gap, _rect_gap, _shrink, _turn_of, measure_desk
 from mugpos.scene.model import Scene
-from mugpos.scene.plane import PROPOSAL_WIDTH, _posterior_samples, hidden_bottom, predicted_boxes
+from mugpos.scene.posterior import PROPOSAL_WIDTH, _posterior_samples
 from mugpos.scene.priors import PRIORS, template
 
 W, H = 1600, 1200
