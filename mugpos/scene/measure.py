@@ -21,8 +21,9 @@ and returns a `Desk`; every question is then a cheap pure function of it:
 
 A footprint is a rectangle on the plane; a round object's has rounded corners, and a box-shaped
 one's (a keyboard, a book) is turned inside it when its fitted aspect is squarer than its kind's:
-gaps are measured between those shapes, the turn taken either way across the samples (a box
-cannot tell which way), the best estimate the mean of both.
+gaps are measured between those shapes (`mugpos.scene.footprint`), the turn taken either way
+across the samples (a box cannot tell which way), the best estimate the mean of both. Tables, their
+edges seen or cut and the turn a box cannot show are `mugpos.scene.table`.
 
 Table coordinates: cm, x to the right, y away from the camera (the front edge has the smaller y).
 Every measurement is computed on each sample of the plane's uncertainty; `lo_cm`/`hi_cm` bound the
@@ -39,16 +40,25 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr, ndtri
 
-from mugpos.scene.boxes import BOX_SIGMA_PX, BOX_SIGMA_REL, TABLE_BORDER_FRAC, cut_sides, predicted_boxes
+from mugpos.scene.boxes import cut_sides, predicted_boxes
 from mugpos.scene.camera import F, ground, project
+from mugpos.scene.footprint import _core, _poly_gap, _rect_gap, _shrink, _turn_of
 from mugpos.scene.geometry import behind_the_tables, surface_for
-from mugpos.scene.labels import SURFACE_LABELS, TABLETOP_LABELS
-from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableEdge, TableSurface
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableSurface
 from mugpos.scene.plane import PlaneFit, fit_plane
-from mugpos.scene.posterior import OBJECT_TEMPER
 from mugpos.scene.priors import template
+from mugpos.scene.table import (
+    EDGE_NAMES,
+    INF,
+    Surf,
+    bound_turn,
+    edge_gap,
+    inferred_surface,
+    table_surface,
+    turn_reach,
+)
 
 OFF_HORIZON = "not standing on the table plane (above the horizon), so not measurable on it"
 OFF_BEHIND = (
@@ -56,14 +66,11 @@ OFF_BEHIND = (
     "measurable on it"
 )
 
-TABLE_TURN_DEG = 6.0  # how far a desk may be turned against the camera (1 sigma), unseen in a box
 RANGE_PCT = 95.0  # the central share of samples a range covers
 SURE = 0.95  # share of samples that must agree before a yes/no is not "uncertain"
 EPS_CM = 1e-9
 Status = Literal["satisfied", "violated", "uncertain"]
 Truth = Literal["yes", "no", "uncertain"]
-EDGE_NAMES: tuple[EdgeName, ...] = ("left", "right", "back", "front")
-INF = float("inf")
 OFF_EDGE = (
     "its footprint is measured with its centre past the table's {edge} edge, where it could not "
     "stand: the measurement is off there"
@@ -147,22 +154,6 @@ class EdgeDistance:
 
 
 @dataclass
-class _Surf:
-    info: TableSurface
-    rect: F  # (K, 4): x1, y1, x2, y2 per sample; an edge the photo does not show is -inf / +inf
-    visible: F  # (K, 4): where the photo stops showing the table (finite where known)
-    # Where each side was read (the corner the box touches): y for left/right, x for front/back.
-    refs: F | None = None  # (K, 4)
-    # A box cannot tell how the table is turned against the camera: tan of a turn per sample.
-    turn: F | None = None  # (K,)
-    # Where the frame cuts the left or right side, the photo's border seen on the plane is a line
-    # that leans outward with depth (perspective): x = visible x + slope * (y - y0), per sample.
-    # (K, 2) each, for the left and the right side; slope 0 where the side is seen.
-    border_y0: F | None = None
-    border_slope: F | None = None
-
-
-@dataclass
 class Desk:
     """The measured desk of one scene (see the module docstring for the questions it answers)."""
 
@@ -176,7 +167,7 @@ class Desk:
     # rectangle (`_turn_of`): a book or a keyboard turned on the desk fills its bounding rect
     # only along a slanted side, and a neighbour beside it is farther from it than from the rect.
     turn_rad: dict[str, F] = field(default_factory=dict)
-    surfaces: dict[str | None, _Surf] = field(default_factory=dict)
+    surfaces: dict[str | None, Surf] = field(default_factory=dict)
     surface_ids: dict[str, str | None] = field(default_factory=dict)  # object id -> its surface id
     off_table: dict[str, str] = field(default_factory=dict)  # object id -> why it has no footprint
 
@@ -239,15 +230,15 @@ class Desk:
     def _main_surface(self) -> str | None:
         return surface_for(self.scene).id if any(k is not None for k in self.surfaces) else None
 
-    def _surf(self, object_id: str) -> _Surf:
+    def _surf(self, object_id: str) -> Surf:
         return self.surfaces[self.surface_ids.get(object_id, self._main_surface())]
 
     def _edge_samples(self, object_id: str, edge: EdgeName) -> F:
         """Footprint to the edge line (or, for a cut edge, to where the photo stops), per sample."""
         s, f = self._surf(object_id), self.feet[object_id]
-        d = _edge_gap(s, f, edge)
+        d = edge_gap(s, f, edge)
         if s.turn is not None and s.info.edges[edge].seen:
-            d = d - _turn_reach(s, f, edge) * s.turn
+            d = d - turn_reach(s, f, edge) * s.turn
         return d
 
     def edge_distance(self, object_id: str, edge: EdgeName) -> EdgeDistance:
@@ -365,7 +356,7 @@ class Desk:
         search loops that judge thousands of candidate spots by the best estimate."""
         fit = replace(self.fit, samples=self.fit.samples[:1])
         surfaces = {
-            k: _Surf(
+            k: Surf(
                 v.info,
                 v.rect[:1],
                 v.visible[:1],
@@ -481,161 +472,6 @@ class Desk:
         )
 
 
-def _shrink(rect: F, r: F) -> F:
-    """Rects (K, 4) made smaller by r on every side (the centres of their rounded corners)."""
-    return rect + np.column_stack([r, r, -r, -r])
-
-
-def _rect_gap(ia: F, ib: F, ra: F, rb: F) -> F:
-    """Gaps (K,) between rects (K, 4) rounded by ra, rb (given shrunk by their radii)."""
-    dx = np.maximum(np.maximum(ib[:, 0] - ia[:, 2], ia[:, 0] - ib[:, 2]), 0.0)
-    dy = np.maximum(np.maximum(ib[:, 1] - ia[:, 3], ia[:, 1] - ib[:, 3]), 0.0)
-    return np.maximum(np.hypot(dx, dy) - ra - rb, 0.0)
-
-
-MAX_TURN = np.radians(40.0)  # past this a rectangle's bounding rect no longer pins its sides
-
-
-def _turn_of(aspect: float, stretch: F) -> F:
-    """How far (radians, unsigned) a rectangle of the prior's aspect (width / depth) is turned when
-    its bounding rect is `stretch`^2 times that aspect: a turn makes a long thin thing's bounding
-    rect squarer, and nothing else a box shows does so as simply. A bounding rect further from
-    square than the prior's is an object of another aspect, not a turned one: no turn."""
-    q = aspect * np.asarray(stretch, float) ** 2
-    if abs(aspect - 1.0) < 1e-6:
-        return np.zeros(q.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (aspect - q) / (q * aspect - 1.0)
-    return np.arctan(np.clip(np.nan_to_num(t, nan=0.0), 0.0, np.tan(MAX_TURN)))
-
-
-def _core(rect: F, r: F, turn: F | None) -> F:
-    """Footprint polygons (K, 4, 2): a rect shrunk by r, or the rectangle turned by `turn` (signed)
-    whose bounding rect is `rect`."""
-    x1, y1, x2, y2 = (rect[:, k] for k in range(4))
-    if turn is None:
-        x1, y1, x2, y2 = x1 + r, y1 + r, x2 - r, y2 - r
-        return np.stack([np.stack(p, -1) for p in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))], axis=1)
-    c, s = np.cos(turn), np.sin(np.abs(turn))
-    bw, bd = x2 - x1, y2 - y1
-    den = np.maximum(c * c - s * s, 1e-6)
-    w = np.maximum((bw * c - bd * s) / den, 0.0)
-    d = np.maximum((bd * c - bw * s) / den, 0.0)
-    hx, hy = np.array([1, 1, -1, -1]) * 0.5, np.array([-1, 1, 1, -1]) * 0.5
-    lx, ly = hx[None] * w[:, None], hy[None] * d[:, None]  # (K, 4) corners in the object's frame
-    sn = np.sin(turn)[:, None]
-    cn = c[:, None]
-    px = ((x1 + x2) / 2)[:, None] + lx * cn - ly * sn
-    py = ((y1 + y2) / 2)[:, None] + lx * sn + ly * cn
-    return np.stack([px, py], axis=-1)
-
-
-def _poly_gap(p: F, q: F, rp: F, rq: F) -> F:
-    """Gaps (K,) between convex polygons (K, 4, 2) rounded by rp, rq: 0 when their sides cross or
-    one holds the other, else the nearest vertex-to-side distance, less both radii."""
-
-    def edges(a: F) -> tuple[F, F]:
-        return a, np.roll(a, -1, axis=1)
-
-    def cross(o: F, a: F, b: F) -> F:  # z of (a - o) x (b - o)
-        ao, bo = a - o, b - o
-        return ao[..., 0] * bo[..., 1] - ao[..., 1] * bo[..., 0]
-
-    def pt_seg(pts: F, a: F, b: F) -> F:  # (K, m, 2) points to (K, n) segments -> (K, m, n)
-        ab = (b - a)[:, None]
-        ap = pts[:, :, None] - a[:, None]
-        t = np.clip(np.sum(ap * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
-        return np.hypot(*np.moveaxis(ap - t[..., None] * ab, -1, 0))
-
-    pa, pb = edges(p)
-    qa, qb = edges(q)
-    dist = np.minimum(pt_seg(p, qa, qb).min((1, 2)), pt_seg(q, pa, pb).min((1, 2)))
-    # sides crossing: each side's ends on opposite sides of the other's line
-    d1 = cross(qa[:, None], qb[:, None], pa[:, :, None])
-    d2 = cross(qa[:, None], qb[:, None], pb[:, :, None])
-    d3 = cross(pa[:, :, None], pb[:, :, None], qa[:, None])
-    d4 = cross(pa[:, :, None], pb[:, :, None], qb[:, None])
-    crossing = np.any((d1 * d2 < 0) & (d3 * d4 < 0), axis=(1, 2))
-
-    def inside(pt: F, a: F, b: F) -> F:  # (K, 2) point in convex (K, n) sides, either winding
-        c = cross(a, b, pt[:, None])
-        area = np.abs(np.sum(a[..., 0] * b[..., 1] - b[..., 0] * a[..., 1], 1))
-        return (area > 1e-9) & (np.all(c >= -1e-9, 1) | np.all(c <= 1e-9, 1))
-
-    held = inside(p[:, 0], qa, qb) | inside(q[:, 0], pa, pb)
-    return np.maximum(np.where(crossing | held, 0.0, dist) - rp - rq, 0.0)
-
-
-_EDGE_COLS = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}
-
-
-def _edge_gap(s: _Surf, f: F, edge: EdgeName) -> F:
-    """Footprints (K, 4) to a table side read square to the camera (no turn), inward positive; for
-    a side the frame cuts, to where the photo stops showing the table."""
-    fcol, tcol, sign = _EDGE_COLS[edge]
-    d = (f[:, fcol] - s.visible[:, tcol]) * sign
-    if edge in ("left", "right") and s.border_slope is not None and not s.info.edges[edge].seen:
-        # The frame's border on the plane is not a line of constant x (perspective widens the
-        # view with depth): the object is as far from it as its nearer end, front or back, is.
-        assert s.border_y0 is not None
-        j = 0 if edge == "left" else 1
-        lean = [s.border_slope[:, j] * (f[:, r] - s.border_y0[:, j]) for r in (1, 3)]
-        d = np.minimum(d - sign * lean[0], d - sign * lean[1])
-    return d
-
-
-def _turn_reach(s: _Surf, f: F, edge: EdgeName) -> F:
-    """How far along a seen side the footprint stands from the corner the side was read at: a
-    desk turned by t brings that side |reach| * tan t closer to it. Row 0, the best estimate,
-    takes the mean over both ends of the front and back sides (which end the box's bottom or top
-    touched, the box cannot tell): half the table's width wherever the object stands."""
-    assert s.refs is not None
-    _, tcol, _ = _EDGE_COLS[edge]
-    along = (f[:, 1] + f[:, 3]) / 2 if edge in ("left", "right") else (f[:, 0] + f[:, 2]) / 2
-    with np.errstate(invalid="ignore"):
-        reach = np.abs(along - s.refs[:, tcol])
-        if edge in ("front", "back"):
-            reach[0] = (abs(along[0] - s.visible[0, 0]) + abs(along[0] - s.visible[0, 2])) / 2
-    return reach
-
-
-def _bound_turn(desk: Desk, sid: str | None) -> None:
-    """Draw each sample's turn of the table, given what stands on it.
-
-    A box cannot show how a desk is turned against the camera (`TABLE_TURN_DEG`, 1 sigma), but
-    the things on it can bound it: a turn brings each seen side closer to everything along it,
-    and none of them can end up with its centre past a side. So each sample's turn is drawn
-    from the prior cut at the largest turn that keeps every footprint centre on the table (a
-    mug standing near the far end of the front side says the side cannot slope far toward it).
-    Row 0 takes the median turn."""
-    s = desk.surfaces[sid]
-    if s.turn is None or s.refs is None:
-        return
-    k = len(s.turn)
-    t_max = np.full(k, INF)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for oid, f in desk.feet.items():
-            if desk.surface_ids.get(oid) != sid:
-                continue
-            half = {"left": f[:, 2] - f[:, 0], "right": f[:, 2] - f[:, 0],
-                    "front": f[:, 3] - f[:, 1], "back": f[:, 3] - f[:, 1]}  # fmt: skip
-            for e in EDGE_NAMES:
-                if not s.info.edges[e].seen:
-                    continue
-                room = _edge_gap(s, f, e) + half[e] / 2
-                reach = _turn_reach(s, f, e)
-                bound = np.where(room <= 0, 0.0, room / np.maximum(reach, 1e-9))
-                t_max = np.minimum(t_max, np.where(np.isfinite(bound), bound, INF))
-    sig = np.radians(TABLE_TURN_DEG)
-    z_max = np.arctan(t_max) / sig
-    u = np.random.default_rng(7).random(k)
-    # the half-normal cut at z_max, by inverse CDF: |z| = ndtri(1/2 + u (Phi(z_max) - 1/2))
-    z = ndtri(0.5 + u * (ndtr(z_max) - 0.5))
-    turn = np.tan(sig * np.clip(z, 0.0, None))
-    turn[0] = float(np.median(turn[1:])) if k > 1 else 0.0
-    s.turn = turn
-
-
 def _axis(part: str) -> tuple[int, int]:
     return (0, 2) if part in ("left", "right") else (1, 3)
 
@@ -673,16 +509,19 @@ def measure_desk(scene: Scene) -> Desk:
     tables = [o for o in scene.objects if o.label in SURFACE_LABELS]
     for t in tables:
         assert t.id is not None
-        desk.surfaces[t.id] = _table(scene, fit, t)
+        desk.surfaces[t.id] = table_surface(scene, fit, t)
     for o in scene.objects:
         if o.label in SURFACE_LABELS or o.id not in desk.feet:
             continue
         sid = surface_for(scene, o).id if tables else None
         desk.surface_ids[o.id] = sid
     if any(sid is None for sid in desk.surface_ids.values()) or not tables:
-        desk.surfaces[None] = _inferred(desk)
+        desk.surfaces[None] = inferred_surface(
+            [f for oid, f in desk.feet.items() if desk.surface_ids.get(oid) is None], len(fit.samples)
+        )
     for t in tables:
-        _bound_turn(desk, t.id)
+        on = [f for oid, f in desk.feet.items() if desk.surface_ids.get(oid) == t.id]
+        bound_turn(desk.surfaces[t.id], on)
     return desk
 
 
@@ -698,151 +537,3 @@ def _contact_footprint(fit: PlaneFit, o: Detection) -> F | None:
         _, yb = fit.ground(o.box[0], o.box[1])
         return np.column_stack([xl, yf, xr, yb])
     return np.column_stack([xl, yf, xr, yf + w])
-
-
-def _table(scene: Scene, fit: PlaneFit, t: Detection) -> _Surf:
-    """A detected table's footprint: its box's corners on the plane, each side seen or cut."""
-    W, H = float(scene.image.width), float(scene.image.height)
-    cut = cut_sides(t.box, W, H, TABLE_BORDER_FRAC)
-    past = reached_past(scene, t)
-    # A table's box is as unsure as any detector box (a side the frame cuts stays on the frame):
-    # each sample reads the sides a little differently, the best estimate reads them as given.
-    k = len(fit.samples)
-    noise = np.random.default_rng(11).standard_normal((k, 4))
-    noise[0] = 0.0
-    # (widened as the objects' boxes are, `OBJECT_TEMPER`: detectors place a table's sides no better)
-    sig = (
-        np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX
-    ) * OBJECT_TEMPER**0.5
-    jit = np.where(np.array(cut), 0.0, noise * sig)
-    x1, y1, x2, y2 = (t.box[i] + jit[:, i] for i in range(4))
-    v_row = np.minimum(y2, H - 1.0)  # the nearest visible row
-    # A rectangle seen in perspective is a trapezoid: its side meets the box at the near corner
-    # when that side lies left (right) of the picture's centre, else at the far corner.
-    near_l, near_r = t.box[0] <= fit.cx, t.box[2] >= fit.cx
-    xl, xr = _side(fit, x1, v_row, y1, near_l), _side(fit, x2, v_row, y1, near_r)
-    _, yf = fit.ground((x1 + x2) / 2, v_row)
-    _, yb = fit.ground((x1 + x2) / 2, y1)
-    beyond = not np.isfinite(yb[0])
-    if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
-        _, yb = fit.ground((x1 + x2) / 2, np.maximum(y1, _horizon_safe(fit, H)))
-    visible = np.column_stack([xl, yf, xr, yb])
-    seen = {
-        "left": not (cut[0] or "left" in past),
-        "back": not (cut[1] or beyond),
-        "right": not (cut[2] or "right" in past),
-        "front": not (cut[3] or "front" in past),
-    }
-    rect = visible.copy()
-    for name in ("left", "front", "right", "back"):
-        col = {"left": 0, "front": 1, "right": 2, "back": 3}[name]
-        if not seen[name]:
-            rect[:, col] = -INF if col < 2 else INF
-    why = {
-        n: ""
-        if seen[n]
-        else past[n]
-        if n in past and not cut[EDGE_COL[n]]
-        else ("the photo's frame cuts it" if n != "back" or not beyond else "not on the plane")
-        for n in seen
-    }
-    edges = {
-        n: TableEdge(seen=seen[n], position_cm=round(float(visible[0, c]), 2), why=why[n])
-        for n, c in (("left", 0), ("front", 1), ("right", 2), ("back", 3))
-    }
-    cut_names = [n for n in EDGE_NAMES if not seen[n]]
-    note = (
-        "all four edges in the photo"
-        if not cut_names
-        else f"edges the photo does not show: {', '.join(cut_names)}"
-    )
-    info = TableSurface(
-        id=t.id,
-        kind="table",
-        footprint_cm=tuple(round(float(c), 2) for c in visible[0]),
-        edges=edges,
-        note=note,
-    )  # type: ignore[arg-type]
-    # The box's bottom (top) is the nearest (farthest) point of the front (back) edge: one of its
-    # ends, whichever a turn of the desk brings closer (farther); which one, a box cannot tell.
-    end = np.where(np.random.default_rng(5).random(k) < 0.5, visible[:, 0], visible[:, 2])
-    yl = yf if near_l else yb
-    yr = yf if near_r else yb
-    refs = np.column_stack([yl, end, yr, end])
-    # A desk is rarely square to the camera: its turn is drawn once what stands on it is known
-    # (`_bound_turn`).
-    turn = np.zeros(k)
-    y0, slope = np.zeros((k, 2)), np.zeros((k, 2))
-    for j, (u, is_cut) in enumerate(((x1, cut[0]), (x2, cut[2]))):
-        if not is_cut:
-            continue
-        far_row = np.maximum(y1, _horizon_safe(fit, H))
-        xn, yn = fit.ground(u, v_row)
-        xf, yf2 = fit.ground(u, far_row)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sl = (xf - xn) / (yf2 - yn)
-        y0[:, j] = yn
-        slope[:, j] = np.where(np.isfinite(sl) & (np.abs(yf2 - yn) > 1e-6), sl, 0.0)
-    return _Surf(info, rect, visible, refs, turn, y0, slope)
-
-
-EDGE_COL = {"left": 0, "back": 1, "right": 2, "front": 3}  # a box's (x1, y1, x2, y2) index per side
-REACH_PAST_FRAC = 0.02  # of the photo's width: how far past a table's side an object may reach
-
-
-def reached_past(scene: Scene, t: Detection) -> dict[str, str]:
-    """The table's detected sides (left, right, front) that something standing on it reaches past:
-    those are where the detector's box stops, not where the table does (a pizza reaching 60 px left
-    of the box's side stands on the table there). Why, per side, for the surface's edge notes."""
-    W = float(scene.image.width)
-    m = max(REACH_PAST_FRAC * W, 4.0)
-    x1, y1, x2, y2 = t.box
-    out: dict[str, str] = {}
-    for o in scene.objects:
-        if o.label not in TABLETOP_LABELS or not (y1 <= o.box[3] <= y2 + m):
-            continue  # not a tabletop thing, or its base is not on this table's rows
-        for side, beyond in (
-            ("left", o.box[0] < x1 - m),
-            ("right", o.box[2] > x2 + m),
-            ("front", o.box[3] > y2 + m),
-        ):
-            if beyond and side not in out:
-                out[side] = f"{o.id or o.label} on the table reaches past the detected side: not its edge"
-    return out
-
-
-def _side(fit: PlaneFit, u: F, near_row: F, far_row: F, near: bool) -> F:
-    x, _ = fit.ground(u, near_row if near else far_row)
-    if not near and not np.isfinite(x[0]):  # the far row is above the horizon: use the near one
-        x, _ = fit.ground(u, near_row)
-    return x
-
-
-def _horizon_safe(fit: PlaneFit, H: float) -> float:
-    from mugpos.scene.camera import horizon_row
-
-    hz = horizon_row(float(fit.theta[0]), float(fit.f[0]), fit.cy)
-    return min(H - 1.0, (hz or 0.0) + 0.05 * H)
-
-
-def _inferred(desk: Desk) -> _Surf:
-    """No table under these objects: the region they cover stands in, and it has no edge to judge."""
-    feet = [f for oid, f in desk.feet.items() if desk.surface_ids.get(oid) is None]
-    if feet:
-        stack = np.stack(feet, axis=1)  # (K, n, 4)
-        visible = np.column_stack(
-            [stack[..., 0].min(1), stack[..., 1].min(1), stack[..., 2].max(1), stack[..., 3].max(1)]
-        )
-    else:
-        visible = np.zeros((len(desk.fit.samples), 4))
-    rect = np.tile([-INF, -INF, INF, INF], (len(visible), 1))
-    why = "no table detected: the region is inferred from the objects on it"
-    edges = {n: TableEdge(seen=False, position_cm=None, why=why) for n in EDGE_NAMES}
-    info = TableSurface(
-        id=None,
-        kind="inferred",
-        footprint_cm=tuple(round(float(c), 2) for c in visible[0]),
-        edges=edges,
-        note=why,
-    )  # type: ignore[arg-type]
-    return _Surf(info, rect, visible)

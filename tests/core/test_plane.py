@@ -17,7 +17,8 @@ from mugpos.rules.evaluator import evaluate
 from mugpos.rules.grammar import parse_rule
 from mugpos.scene.boxes import hidden_bottom, predicted_boxes
 from mugpos.scene.camera import focal_from_35mm, ground, project
-from mugpos.scene.measure import Measured, _core, _poly_gap, _rect_gap, _shrink, _turn_of, measure_desk
+from mugpos.scene.footprint import _core, _poly_gap, _rect_gap, _shrink, _turn_of
+from mugpos.scene.measure import Measured, measure_desk
 from mugpos.scene.model import Scene
 from mugpos.scene.posterior import PROPOSAL_WIDTH, _posterior_samples
 from mugpos.scene.priors import PRIORS, template
