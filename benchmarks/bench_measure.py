@@ -1,10 +1,10 @@
 """Measurement benchmark: desks built in 3D, photographed by a pinhole camera, checked against rules.
 
 Run: python benchmarks/bench_measure.py [--desks N] [--seeds 1 2 3] [--jitter 0.02 0.05]
-         [--square] [--given-camera]
+         [--exif] [--square] [--given-camera]
 
-`--square` sets the camera square to the desk (no turn); `--given-camera` gives the fit the true
-camera as a caller's hint. Together they show what is left of the uncertainty once the plane is
+`--exif` gives each photo its focal length as EXIF would; `--square` sets the camera square to the
+desk (no turn); `--given-camera` gives the fit the true camera as a caller's hint. Together they show what is left of the uncertainty once the plane is
 known: the boxes' own jitter, which no fit of the camera can remove.
 
 Each desk is a table 100-180 x 60-90 cm with real objects at real sizes, each drawn from the range
@@ -543,6 +543,11 @@ def main() -> None:
         help="the camera square to the desk (no turn): what the unknown turn of a desk costs",
     )
     ap.add_argument(
+        "--exif",
+        action="store_true",
+        help="each photo carries its focal length (EXIF FocalLengthIn35mmFilm), as phone photos do",
+    )
+    ap.add_argument(
         "--given-camera",
         action="store_true",
         help="the true camera given as a hint: what is left when the plane is known",
@@ -554,13 +559,14 @@ def main() -> None:
         total = {b: {k: Tally() for k in KINDS} for b in BANDS}
         for seed in args.seeds:
             for b, d in run(
-                args.desks, seed, jit, square=args.square, given_camera=args.given_camera
+                args.desks, seed, jit, exif=args.exif, square=args.square, given_camera=args.given_camera
             ).items():
                 for k, t in d.items():
                     total[b][k].merge(t)
         took = time.perf_counter() - t0
         print(
             f"\n== box jitter {100 * jit:.0f} %, seeds {args.seeds}, {args.desks} desks each ({took:.0f} s)"
+            + (", focal length from EXIF" if args.exif else "")
             + (", desks square to the camera" if args.square else "")
             + (", the true camera given" if args.given_camera else "")
         )
