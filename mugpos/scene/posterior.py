@@ -40,8 +40,10 @@ def _posterior_samples(prob: _Problem, comps: list[tuple[F, F]], best_cost: floa
     Cameras are drawn around each mode (`comps`: optimum and proposal covariance in the fitted
     parameters; the first is the best fit) from the camera block of its covariance, and
     importance-weighted by how well the boxes fit that camera with every object placed at its
-    best on it (a few batched Gauss-Newton steps, `_place_objects`), the objects integrated out
-    by Laplace's method (the log-determinant of each object's normal matrix). So a direction the
+    best on it (a few batched Gauss-Newton steps, `_place_objects`): the profile of the fit's
+    cost over the camera. (Laplace's method, adding each object's log-determinant, gave the
+    weight to cameras on which a barely constrained object's normal matrix was near singular.)
+    So a direction the
     linearisation thinks is loose but the boxes rule out (a focal length far off, say) does not
     widen every range, and a second explanation nearly as good as the best (a top-down photo read
     at 50 degrees) keeps its share of the samples instead of being ignored.
@@ -129,8 +131,6 @@ def _camera_draws(
     fold = bool(prob.free[0])
     if fold:
         raw[:, 0] = np.where(raw[:, 0] > ELEV_MAX, 2 * ELEV_MAX - raw[:, 0], raw[:, 0])
-    mirror = raw.copy()
-    mirror[:, 0] = 2 * ELEV_MAX - raw[:, 0]
 
     def log_mix(at: F) -> F:  # log density of the mixture (equal shares), up to a constant
         lq = np.stack(
@@ -141,7 +141,11 @@ def _camera_draws(
         )
         return lq.max(0) + np.log(np.exp(lq - lq.max(0)).sum(0))
 
-    logq = np.logaddexp(log_mix(raw), log_mix(mirror)) if fold else log_mix(raw)
+    logq = log_mix(raw)
+    if fold:
+        mirror = raw.copy()
+        mirror[:, 0] = 2 * ELEV_MAX - raw[:, 0]
+        logq = np.logaddexp(logq, log_mix(mirror))
     lo, hi = _bounds(prob, n)
     inside = np.all((raw >= lo[:nc]) & (raw <= hi[:nc]), axis=1)
     full = prob.full(np.concatenate([np.clip(raw, lo[:nc], hi[:nc]), objs0], axis=1))
@@ -161,28 +165,28 @@ def _camera_draws(
 
 
 def _objects_given_camera(prob: _Problem, samples: F) -> F:
-    """Each object re-placed on each sampled camera, with its own box noise only.
+    """Each object's own box noise added on each sampled camera.
 
     The joint posterior is tempered (TEMPER_FLOOR) because the priors' shapes are not the real
     objects': that error moves the camera (elevation, scale), and it is right that every
     measurement feels it. But given a camera, where an object stands follows from its own box,
     whose sides a detector places to a few % of its size: tempering those too widens every gap
-    between neighbours by the noise of the whole picture. So, per sample, each object is fitted
-    again to its box on that sample's camera (a few batched Gauss-Newton steps, robust weights
-    as in the fit), and its spread is that fit's own, widened only by OBJECT_TEMPER. Row 0 (the
-    best fit) is kept as it is.
+    between neighbours by the noise of the whole picture. The samples come with every object
+    already placed on their camera (`_camera_draws`); each object's spread there is its own fit's
+    (the normal matrix at that placement), widened only by OBJECT_TEMPER. Row 0 (the best fit) is
+    kept as it is.
     """
     n = len(prob.obs.ids)
     if n == 0 or len(samples) < 2:
         return samples
     rng = np.random.default_rng(54321)
-    # Resampling repeats rows: each distinct one is re-fitted once, every copy gets its own noise.
+    # Resampling repeats rows: each distinct one's spread is taken once, every copy gets its own noise.
     uniq, back = np.unique(samples[1:], axis=0, return_inverse=True)
     back = np.ravel(back)
     cam = uniq[:, :3]  # (U, 3)
     par = np.stack(obj_params(uniq, n), axis=-1)  # (U, n, NP)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        par, a, ok = _place_objects(prob, cam, par, REFIT_ITERS)
+        par, a, ok = _place_objects(prob, cam, par, 0)  # 0 steps: the normal matrices where they stand
         try:
             cov = np.linalg.inv(a + 1e-9 * np.eye(NP)) * OBJECT_TEMPER
         except np.linalg.LinAlgError:
@@ -199,7 +203,3 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
     for k in range(NP):
         out[1:, 3 + k :: NP][:, :n] = np.where(good, par[..., k], samples[1:, 3 + k :: NP][:, :n])
     return out
-
-
-# Samples come with their objects placed on their camera: the re-fit only takes their spread there.
-REFIT_ITERS = 0
