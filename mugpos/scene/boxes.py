@@ -38,6 +38,9 @@ OCCLUSION_SIGMAS = 3.0
 # Per object: x, y, log size, and log stretch (its footprint wider and shallower than the prior's by
 # that factor: a mug's handle to the side or toward the camera, a book or keyboard turned on the desk).
 NP = 4
+# How far an object's log size and log stretch may go (a size factor of e^1.5 = 4.5, a footprint
+# e^1 = 2.7 times wider and shallower): the fit's bounds, and the clip on every placement.
+LOG_SCALE_MAX = np.array([1.5, 1.0])
 
 
 def _rho(r: F) -> F:
@@ -185,14 +188,13 @@ class _Problem:
 
         uu, vv, xcs, ycs, zcs, zss = at(u), at(v), at(xc), at(yc), at(zc), at(zs)
         pred = np.where(_U_SIDE, uu, vv)
-        s4, a4 = s, a  # (.., n, 1)
         txs, tys, tzs = at(tx), at(ty), at(tz)
         one, zero = np.ones_like(uu), np.zeros_like(uu)
         moves = (  # d(px, py, pz) of each side's point, per parameter
             (one, zero, zero),
             (zero, one, zero),
-            (s4 * a4 * txs, s4 / a4 * tys, s4 * tzs),
-            (s4 * a4 * txs, -s4 / a4 * tys, zero),
+            (s * a * txs, s / a * tys, s * tzs),
+            (s * a * txs, -s / a * tys, zero),
         )
         live = zcs > 1e-3
         jac = np.empty((*pred.shape, NP))
@@ -276,8 +278,8 @@ _STEPS = (1e-4, 1e-4, 1e-4)
 def _bounds(prob: _Problem, n: int) -> tuple[F, F]:
     lo_cam = np.array([ELEV_MIN, math.log(2.0), math.log(50.0)])
     hi_cam = np.array([ELEV_MAX, math.log(5000.0), math.log(1e6)])
-    lo_obj = np.tile([-1e5, -1e5, -1.5, -1.0], n)
-    hi_obj = np.tile([1e5, 1e5, 1.5, 1.0], n)
+    lo_obj = np.tile([-1e5, -1e5, *-LOG_SCALE_MAX], n)
+    hi_obj = np.tile([1e5, 1e5, *LOG_SCALE_MAX], n)
     return (np.concatenate([lo_cam[prob.free], lo_obj]), np.concatenate([hi_cam[prob.free], hi_obj]))
 
 
@@ -311,5 +313,5 @@ def _place_objects(prob: _Problem, cam: F, par: F, iters: int) -> tuple[F, F, F]
         except np.linalg.LinAlgError:  # a degenerate box (zero height, far off the frame)
             step = -(np.linalg.pinv(a) @ g[..., None])[..., 0]
         par = par + np.where(ok[..., None], step, 0.0)
-        par[..., 2:] = np.clip(par[..., 2:], [-1.5, -1.0], [1.5, 1.0])
+        par[..., 2:] = np.clip(par[..., 2:], -LOG_SCALE_MAX, LOG_SCALE_MAX)
     return par, a, ok

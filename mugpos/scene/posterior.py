@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mugpos.scene.boxes import ELEV_MAX, NP, _bounds, _place_objects, _Problem, obj_params
+from mugpos.scene.boxes import ELEV_MAX, LOG_SCALE_MAX, NP, _bounds, _place_objects, _Problem, obj_params
 from mugpos.scene.camera import F
 
 N_SAMPLES = 256
@@ -197,7 +197,7 @@ def _objects_given_camera(prob: _Problem, samples: F) -> F:
         par, ok = par[back], ok[back]
         z = rng.standard_normal(par.shape)
         par = par + np.where(ok[..., None], np.einsum("knij,knj->kni", root, z), 0.0)
-    par[..., 2:] = np.clip(par[..., 2:], [-1.5, -1.0], [1.5, 1.0])
+    par[..., 2:] = np.clip(par[..., 2:], -LOG_SCALE_MAX, LOG_SCALE_MAX)
     out = samples.copy()
     good = np.all(np.isfinite(par), axis=-1)
     for k in range(NP):
