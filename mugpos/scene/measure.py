@@ -55,6 +55,7 @@ from mugpos.scene.table import (
     Surf,
     bound_turn,
     edge_gap,
+    half_across,
     inferred_surface,
     table_surface,
     turn_reach,
@@ -275,11 +276,9 @@ class Desk:
         """A seen edge the best estimate puts the object's centre beyond, if any. An object standing
         on the table cannot be there, so its measurement against that table is off (a box misread
         or a table side the detector placed too far in): no verdict should rest on it."""
-        s, f = self._surf(object_id), self.feet[object_id]
-        half = {"left": (f[0, 2] - f[0, 0]) / 2, "right": (f[0, 2] - f[0, 0]) / 2,
-                "front": (f[0, 3] - f[0, 1]) / 2, "back": (f[0, 3] - f[0, 1]) / 2}  # fmt: skip
+        s, f = self._surf(object_id), self.feet[object_id][:1]
         for e in EDGE_NAMES:
-            if s.info.edges[e].seen and self._edge_samples(object_id, e)[0] + half[e] < 0:
+            if s.info.edges[e].seen and self._edge_samples(object_id, e)[0] + half_across(f, e)[0] < 0:
                 return e
         return None
 
@@ -355,18 +354,7 @@ class Desk:
         """The best fit alone, without its uncertainty samples: ~100x cheaper per question, for
         search loops that judge thousands of candidate spots by the best estimate."""
         fit = replace(self.fit, samples=self.fit.samples[:1])
-        surfaces = {
-            k: Surf(
-                v.info,
-                v.rect[:1],
-                v.visible[:1],
-                None if v.refs is None else v.refs[:1],
-                None if v.turn is None else v.turn[:1],
-                None if v.border_y0 is None else v.border_y0[:1],
-                None if v.border_slope is None else v.border_slope[:1],
-            )
-            for k, v in self.surfaces.items()
-        }
+        surfaces = {k: v.first() for k, v in self.surfaces.items()}
         return replace(
             self,
             fit=fit,

@@ -11,13 +11,13 @@ some objects, the region they cover stands in, with no edge to judge (`inferred_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from mugpos.scene.boxes import BOX_SIGMA_PX, BOX_SIGMA_REL, TABLE_BORDER_FRAC, cut_sides
-from mugpos.scene.camera import F
+from mugpos.scene.camera import F, horizon_row
 from mugpos.scene.labels import TABLETOP_LABELS
 from mugpos.scene.model import Detection, EdgeName, Scene, TableEdge, TableSurface
 from mugpos.scene.plane import PlaneFit
@@ -43,15 +43,32 @@ class Surf:
     border_y0: F | None = None
     border_slope: F | None = None
 
+    def first(self) -> Surf:
+        """Row 0 alone: the best fit's table, for questions asked without the uncertainty."""
 
-_EDGE_COLS = {"left": (0, 0, 1), "right": (2, 2, -1), "front": (1, 1, 1), "back": (3, 3, -1)}
+        def head(a: F | None) -> F | None:
+            return None if a is None else a[:1]
+
+        return replace(
+            self,
+            rect=self.rect[:1],
+            visible=self.visible[:1],
+            refs=head(self.refs),
+            turn=head(self.turn),
+            border_y0=head(self.border_y0),
+            border_slope=head(self.border_slope),
+        )
+
+
+# Per side: its column in a plane rect (x1, y1, x2, y2) and which way is inward.
+_EDGE_COLS = {"left": (0, 1), "right": (2, -1), "front": (1, 1), "back": (3, -1)}
 
 
 def edge_gap(s: Surf, f: F, edge: EdgeName) -> F:
     """Footprints (K, 4) to a table side read square to the camera (no turn), inward positive; for
     a side the frame cuts, to where the photo stops showing the table."""
-    fcol, tcol, sign = _EDGE_COLS[edge]
-    d = (f[:, fcol] - s.visible[:, tcol]) * sign
+    col, sign = _EDGE_COLS[edge]
+    d = (f[:, col] - s.visible[:, col]) * sign
     if edge in ("left", "right") and s.border_slope is not None and not s.info.edges[edge].seen:
         # The frame's border on the plane is not a line of constant x (perspective widens the
         # view with depth): the object is as far from it as its nearer end, front or back, is.
@@ -62,16 +79,23 @@ def edge_gap(s: Surf, f: F, edge: EdgeName) -> F:
     return d
 
 
+def half_across(f: F, edge: EdgeName) -> F:
+    """Half of each footprint's size across a side (its width for left and right): how far its
+    centre stands inside its near edge."""
+    a = _EDGE_COLS[edge][0] % 2  # x1 for left and right, y1 for front and back
+    return (f[:, a + 2] - f[:, a]) / 2
+
+
 def turn_reach(s: Surf, f: F, edge: EdgeName) -> F:
     """How far along a seen side the footprint stands from the corner the side was read at: a
     desk turned by t brings that side |reach| * tan t closer to it. Row 0, the best estimate,
     takes the mean over both ends of the front and back sides (which end the box's bottom or top
     touched, the box cannot tell): half the table's width wherever the object stands."""
     assert s.refs is not None
-    _, tcol, _ = _EDGE_COLS[edge]
+    col, _ = _EDGE_COLS[edge]
     along = (f[:, 1] + f[:, 3]) / 2 if edge in ("left", "right") else (f[:, 0] + f[:, 2]) / 2
     with np.errstate(invalid="ignore"):
-        reach = np.abs(along - s.refs[:, tcol])
+        reach = np.abs(along - s.refs[:, col])
         if edge in ("front", "back"):
             reach[0] = (abs(along[0] - s.visible[0, 0]) + abs(along[0] - s.visible[0, 2])) / 2
     return reach
@@ -92,12 +116,10 @@ def bound_turn(s: Surf, feet: list[F]) -> None:
     t_max = np.full(k, INF)
     with np.errstate(invalid="ignore", divide="ignore"):
         for f in feet:
-            half = {"left": f[:, 2] - f[:, 0], "right": f[:, 2] - f[:, 0],
-                    "front": f[:, 3] - f[:, 1], "back": f[:, 3] - f[:, 1]}  # fmt: skip
             for e in EDGE_NAMES:
                 if not s.info.edges[e].seen:
                     continue
-                room = edge_gap(s, f, e) + half[e] / 2
+                room = edge_gap(s, f, e) + half_across(f, e)
                 reach = turn_reach(s, f, e)
                 bound = np.where(room <= 0, 0.0, room / np.maximum(reach, 1e-9))
                 t_max = np.minimum(t_max, np.where(np.isfinite(bound), bound, INF))
@@ -134,9 +156,10 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
     xl, xr = _side(fit, x1, v_row, y1, near_l), _side(fit, x2, v_row, y1, near_r)
     _, yf = fit.ground((x1 + x2) / 2, v_row)
     _, yb = fit.ground((x1 + x2) / 2, y1)
+    far_row = np.maximum(y1, _horizon_safe(fit, H))  # the farthest row that still shows the plane
     beyond = not np.isfinite(yb[0])
     if beyond:  # the box reaches above the horizon: its top is a wall or a screen, not the table
-        _, yb = fit.ground((x1 + x2) / 2, np.maximum(y1, _horizon_safe(fit, H)))
+        _, yb = fit.ground((x1 + x2) / 2, far_row)
     visible = np.column_stack([xl, yf, xr, yb])
     seen = {
         "left": not (cut[0] or "left" in past),
@@ -145,8 +168,8 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
         "front": not (cut[3] or "front" in past),
     }
     rect = visible.copy()
-    for name in ("left", "front", "right", "back"):
-        col = {"left": 0, "front": 1, "right": 2, "back": 3}[name]
+    for name in EDGE_NAMES:
+        col = _EDGE_COLS[name][0]
         if not seen[name]:
             rect[:, col] = -INF if col < 2 else INF
     why = {
@@ -158,8 +181,8 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
         for n in seen
     }
     edges = {
-        n: TableEdge(seen=seen[n], position_cm=round(float(visible[0, c]), 2), why=why[n])
-        for n, c in (("left", 0), ("front", 1), ("right", 2), ("back", 3))
+        n: TableEdge(seen=seen[n], position_cm=round(float(visible[0, _EDGE_COLS[n][0]]), 2), why=why[n])
+        for n in ("left", "front", "right", "back")
     }
     cut_names = [n for n in EDGE_NAMES if not seen[n]]
     note = (
@@ -187,7 +210,6 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
     for j, (u, is_cut) in enumerate(((x1, cut[0]), (x2, cut[2]))):
         if not is_cut:
             continue
-        far_row = np.maximum(y1, _horizon_safe(fit, H))
         xn, yn = fit.ground(u, v_row)
         xf, yf2 = fit.ground(u, far_row)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -230,8 +252,6 @@ def _side(fit: PlaneFit, u: F, near_row: F, far_row: F, near: bool) -> F:
 
 
 def _horizon_safe(fit: PlaneFit, H: float) -> float:
-    from mugpos.scene.camera import horizon_row
-
     hz = horizon_row(float(fit.theta[0]), float(fit.f[0]), fit.cy)
     return min(H - 1.0, (hz or 0.0) + 0.05 * H)
 
