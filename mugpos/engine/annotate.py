@@ -31,6 +31,9 @@ TARGET = (40, 200, 80)
 _MIME = {"webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 
 
+Rect = tuple[float, float, float, float]  # x1, y1, x2, y2: a tag's place on the picture
+
+
 @lru_cache(maxsize=16)
 def _font(size: int) -> Any:
     from PIL import ImageFont
@@ -41,7 +44,7 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def clear_of(r: tuple[float, float, float, float], taken: list[tuple[float, float, float, float]]) -> bool:
+def clear_of(r: Rect, taken: list[Rect]) -> bool:
     """Whether rectangle `r` (x1, y1, x2, y2) overlaps none of `taken` (tags already placed)."""
     return all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in taken)
 
@@ -59,7 +62,7 @@ def _label(
     colour: tuple[int, int, int],
     size: int,
     img_w: int,
-    taken: list[tuple[float, float, float, float]] | None = None,
+    taken: list[Rect] | None = None,
 ) -> None:
     """Text on a filled tag, above the point if there is room, kept inside the image; with `taken`
     (the tags already drawn), the first of a few spots down from there that overlaps none of them
@@ -149,7 +152,7 @@ def _draw_table(
     fs: int,
     img_w: int,
     r: float = 1.0,
-    taken: list[tuple[float, float, float, float]] | None = None,
+    taken: list[Rect] | None = None,
 ) -> bool:
     """The measured table footprint in perspective: edges the photo shows solid, cut ones dashed.
     False when the scene carries no measured table."""
@@ -219,7 +222,7 @@ def draw_analysis(
     by_id = {m.object_id: m for m in mugs}
 
     surface_ids = {m.surface_id for m in mugs if m.surface_id} or {surface_for(scene).id}
-    taken: list[tuple[float, float, float, float]] = []  # the tags drawn so far (`_label`)
+    taken: list[Rect] = []  # the tags drawn so far (`_label`)
     drawn = _draw_table(draw, scene, lw, fs, out.width, r, taken)
     for obj in scene.objects:
         if obj.label in SURFACE_LABELS and obj.id in surface_ids and not drawn:

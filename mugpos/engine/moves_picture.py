@@ -14,7 +14,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from mugpos.engine.annotate import _font, clear_of, dashed_line
+from mugpos.engine.annotate import Rect, _font, clear_of, dashed_line
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
 
@@ -27,7 +27,6 @@ KEEP_OUT = (230, 40, 50)
 REACH = (60, 140, 255)
 LINE = (255, 215, 0)
 OBJECT = (0, 160, 230)
-Rect = tuple[float, float, float, float]
 
 
 class Labels:
