@@ -28,6 +28,8 @@ OBJECT_TEMPER = 2.0
 
 
 def _proposal(res: object, temper: float) -> F:
+    """The covariance draws are proposed from around an optimum of least_squares (`res`): its
+    Gauss-Newton covariance, tempered and widened by PROPOSAL_WIDTH."""
     jac = res.jac  # type: ignore[attr-defined]
     jac = jac.toarray() if hasattr(jac, "toarray") else np.asarray(jac)
     cov = np.linalg.pinv(jac.T @ jac) * temper * PROPOSAL_WIDTH**2
