@@ -4,8 +4,9 @@ Run: python benchmarks/bench_measure.py [--desks N] [--seeds 1 2 3] [--jitter 0.
          [--exif] [--square] [--given-camera]
 
 `--exif` gives each photo its focal length as EXIF would; `--square` sets the camera square to the
-desk (no turn); `--given-camera` gives the fit the true camera as a caller's hint. Together they show what is left of the uncertainty once the plane is
-known: the boxes' own jitter, which no fit of the camera can remove.
+desk (no turn); `--given-camera` gives the fit the true camera as a caller's hint. Together they
+show what is left of the uncertainty once the plane is known: the boxes' own jitter, which no fit of
+the camera can remove.
 
 Each desk is a table 100-180 x 60-90 cm with real objects at real sizes, each drawn from the range
 real products span (13-15.6" laptops 30-36 cm wide with a 20-24 cm screen tilted 10-25 degrees,
@@ -248,6 +249,7 @@ def photograph(
         [rng.uniform(-10, 10), rng.uniform(-8, 8)]
     )
     dist = rng.uniform(55, 140)
+    # (drawn either way, so that --square photographs the same desks from the same places)
     yaw = math.radians(rng.uniform(-10, 10)) * (0.0 if square else 1.0)
     side = rng.uniform(-30, 30)
     cam_h = dist * math.sin(th)
