@@ -181,7 +181,7 @@ def test_a_table_cut_by_the_frame_has_no_edge_there() -> None:
     assert [n for n, e in edges.items() if e.seen] == ["back"]
     back = desk.edge_distance("cup-1", "back")
     # 3.7 cm on this square table; the best estimate allows for the turn a box cannot show (the
-    # back side may slope toward the mug: `_bound_turn`), which costs it about a centimetre here.
+    # back side may slope toward the mug: `table.bound_turn`), which costs it about a centimetre here.
     m = back.measured
     assert back.seen and m.value_cm is not None and 2.0 < m.value_cm <= 3.7 + 0.5
     assert m.lo_cm is not None and m.hi_cm is not None and m.lo_cm <= 3.7 <= m.hi_cm
