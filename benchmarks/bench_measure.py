@@ -1,12 +1,14 @@
 """Measurement benchmark: desks built in 3D, photographed by a pinhole camera, checked against rules.
 
 Run: python benchmarks/bench_measure.py [--desks N] [--seeds 1 2 3] [--jitter 0.02 0.05]
-         [--exif] [--square] [--given-camera]
+         [--exif] [--square] [--given-camera] [--outline]
 
 `--exif` gives each photo its focal length as EXIF would; `--square` sets the camera square to the
 desk (no turn); `--given-camera` gives the fit the true camera as a caller's hint. Together they
 show what is left of the uncertainty once the plane is known: the boxes' own jitter, which no fit of
-the camera can remove.
+the camera can remove. `--outline` gives the table its outline as a segmenting detector would (the
+visible table top, clipped by the frame, each corner jittered as much as a box side): what a
+`-seg` model's mask adds to the table's edges.
 
 Each desk is a table 100-180 x 60-90 cm with real objects at real sizes, each drawn from the range
 real products span (13-15.6" laptops 30-36 cm wide with a 20-24 cm screen tilted 10-25 degrees,
@@ -239,6 +241,7 @@ def photograph(
     exif: bool = False,
     square: bool = False,
     given_camera: bool = False,
+    outline: bool = False,
 ) -> Shot | None:
     W, H = rng.choice([(1600, 1200), (1920, 1080), (1200, 1600)])
     f35 = rng.uniform(22, 40)
@@ -272,6 +275,7 @@ def photograph(
     t = np.linspace(0, 1, 40)[:, None]
     edges = np.vstack([table[i] + t * (table[(i + 1) % 4] - table[i]) for i in range(4)])
     u, v, z = to_img(edges)
+    top = (u[z > 1], v[z > 1])  # (for --outline)
     ok = (z > 1) & (u > -W) & (u < 2 * W) & (v > -H) & (v < 2 * H)
     if ok.sum() < 10:
         return None
@@ -303,7 +307,10 @@ def photograph(
             kept.append((o, b))
     dets = []
     if (tb[2] - tb[0]) > 50 and (tb[3] - tb[1]) > 30:
-        dets.append({"id": "table-1", "label": "dining table", "box": _jit(rng, tb, jitter, W, H)})
+        table = {"id": "table-1", "label": "dining table", "box": _jit(rng, tb, jitter, W, H)}
+        if outline:
+            table["outline"] = _outline(*top, tb, jitter, W, H)
+        dets.append(table)
     objects = []
     counts: dict[str, int] = {}
     for o, b in kept:
@@ -320,6 +327,49 @@ def photograph(
     )
     scene = Scene.model_validate({"image": image, "objects": dets, "camera": camera})
     return Shot(scene, elevation, objects, desk, to_img, (elevation, cam_h, f))
+
+
+def _clip(poly: list[tuple[float, float]], W: float, H: float) -> list[tuple[float, float]]:
+    """Sutherland-Hodgman: a convex polygon clipped to the frame [0, W] x [0, H]."""
+    for axis, bound, keep_below in ((0, 0.0, False), (0, W, True), (1, 0.0, False), (1, H, True)):
+        out: list[tuple[float, float]] = []
+        for i, p in enumerate(poly):
+            q = poly[i - 1]
+            p_in = p[axis] <= bound if keep_below else p[axis] >= bound
+            q_in = q[axis] <= bound if keep_below else q[axis] >= bound
+            if p_in != q_in:
+                t = (bound - q[axis]) / (p[axis] - q[axis])
+                out.append((q[0] + t * (p[0] - q[0]), q[1] + t * (p[1] - q[1])))
+            if p_in:
+                out.append(p)
+        poly = out
+        if not poly:
+            break
+    return poly
+
+
+def _outline(
+    u: np.ndarray, v: np.ndarray, tb: list[float], jitter: float, W: int, H: int
+) -> list[tuple[float, float]]:
+    """The table top a segmenting detector would outline: its perimeter in the picture, clipped by
+    the frame, reduced to its corners, each jittered as much as a box side (points on the frame
+    stay on it). Its own generator, so that the desks drawn are the same with or without it."""
+    poly = _clip([(float(a), float(b)) for a, b in zip(u, v, strict=True)], W, H)
+    poly = [p for i, p in enumerate(poly) if np.hypot(*np.subtract(p, poly[i - 1])) > 1e-6]
+    corners = []
+    for i, p in enumerate(poly):  # keep the points where the perimeter turns
+        a, b = np.subtract(p, poly[i - 1]), np.subtract(poly[(i + 1) % len(poly)], p)
+        if abs(a[0] * b[1] - a[1] * b[0]) > 1e-3 * np.hypot(*a) * np.hypot(*b):
+            corners.append(p)
+    rng = random.Random(round(sum(tb), 3))
+    w, h = tb[2] - tb[0], tb[3] - tb[1]
+    out = []
+    for x, y in corners:
+        on_x, on_y = x <= 0.5 or x >= W - 0.5, y <= 0.5 or y >= H - 0.5
+        x = x if on_x else min(max(x + rng.gauss(0, jitter * w), 0.0), W)
+        y = y if on_y else min(max(y + rng.gauss(0, jitter * h), 0.0), H)
+        out.append((round(x, 1), round(y, 1)))
+    return out
 
 
 def _jit(rng: random.Random, b: list[float], jitter: float, W: int, H: int) -> list[float]:
@@ -515,7 +565,13 @@ def band_of(elev: float) -> tuple[int, int]:
 
 
 def run(
-    desks: int, seed: int, jitter: float, exif: bool = False, square: bool = False, given_camera: bool = False
+    desks: int,
+    seed: int,
+    jitter: float,
+    exif: bool = False,
+    square: bool = False,
+    given_camera: bool = False,
+    outline: bool = False,
 ) -> dict[tuple[int, int], dict[str, Tally]]:
     rng = random.Random(seed)
     res = {b: {k: Tally() for k in KINDS} for b in BANDS}
@@ -523,7 +579,7 @@ def run(
     while done < desks:
         desk = make_desk(rng)
         elev = 90.0 if rng.random() < 0.12 else rng.uniform(25, 90)
-        shot = photograph(rng, desk, elev, jitter, exif, square, given_camera)
+        shot = photograph(rng, desk, elev, jitter, exif, square, given_camera, outline)
         if shot is None:
             continue
         done += 1
@@ -554,6 +610,11 @@ def main() -> None:
         action="store_true",
         help="the true camera given as a hint: what is left when the plane is known",
     )
+    ap.add_argument(
+        "--outline",
+        action="store_true",
+        help="the table outlined as a segmenting detector would: what a -seg model adds to its edges",
+    )
     args = ap.parse_args()
     for jit in args.jitter:
         t0 = time.perf_counter()
@@ -561,7 +622,13 @@ def main() -> None:
         total = {b: {k: Tally() for k in KINDS} for b in BANDS}
         for seed in args.seeds:
             for b, d in run(
-                args.desks, seed, jit, exif=args.exif, square=args.square, given_camera=args.given_camera
+                args.desks,
+                seed,
+                jit,
+                exif=args.exif,
+                square=args.square,
+                given_camera=args.given_camera,
+                outline=args.outline,
             ).items():
                 for k, t in d.items():
                     total[b][k].merge(t)
@@ -571,6 +638,7 @@ def main() -> None:
             + (", focal length from EXIF" if args.exif else "")
             + (", desks square to the camera" if args.square else "")
             + (", the true camera given" if args.given_camera else "")
+            + (", the table outlined" if args.outline else "")
         )
         if FIT_S:
             print(

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mugpos.engine.onnx_yolo import RawDetections
 from mugpos.errors import ConfigError, ModelError
-from mugpos.scene.model import Detection
+from mugpos.scene.labels import SURFACE_LABELS
+from mugpos.scene.model import MAX_OUTLINE_POINTS, Detection
 
 if TYPE_CHECKING:
     import numpy as np
@@ -205,10 +206,10 @@ class Detector:
             ) from None
         except Exception as e:
             raise self._load_error(weights, e) from None
-        if getattr(model, "task", "detect") != "detect":
+        if getattr(model, "task", "detect") not in ("detect", "segment"):
             raise ConfigError(
-                f"{weights!r} is a {model.task} model; mugpos needs a detection model "
-                "(MUGPOS_DETECTOR_WEIGHTS).",
+                f"{weights!r} is a {model.task} model; mugpos needs a detection or segmentation "
+                "model (MUGPOS_DETECTOR_WEIGHTS).",
                 hint=_WEIGHTS_HINT,
             )
         self._model = model
@@ -334,26 +335,34 @@ class Detector:
                 f"The detector failed: {type(e).__name__}: {e}", hint="See the server log."
             ) from e
         names = self.names
-        out: list[list[Detection]] = []
-        for r in results:
-            h, w = r.shape
-            dets: list[Detection] = []
-            for (x1, y1, x2, y2), c, k in zip(r.xyxy, r.conf, r.cls, strict=True):
-                box = (
-                    round(float(min(max(x1, 0.0), w)), 1),
-                    round(float(min(max(y1, 0.0), h)), 1),
-                    round(float(min(max(x2, 0.0), w)), 1),
-                    round(float(min(max(y2, 0.0), h)), 1),
-                )
-                if box[2] <= box[0] or box[3] <= box[1]:
-                    continue  # degenerate after rounding
-                dets.append(
-                    Detection(
-                        label=str(names[int(k)]), box=box, confidence=round(float(min(max(c, 0.0), 1.0)), 4)
-                    )
-                )
-            out.append(dets)
-        return out
+        return [detections_of(r, names) for r in results]
+
+
+def detections_of(r: RawDetections, names: dict[int, str]) -> list[Detection]:
+    """One picture's raw arrays -> its detections (ids unset): boxes clamped to the picture, a
+    table's outline kept where the model segments (the scene reads its sides from it)."""
+    h, w = r.shape
+    dets: list[Detection] = []
+    outlines = r.outlines or (None,) * len(r.conf)
+    for (x1, y1, x2, y2), c, k, ring in zip(r.xyxy, r.conf, r.cls, outlines, strict=True):
+        box = (
+            round(float(min(max(x1, 0.0), w)), 1),
+            round(float(min(max(y1, 0.0), h)), 1),
+            round(float(min(max(x2, 0.0), w)), 1),
+            round(float(min(max(y2, 0.0), h)), 1),
+        )
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue  # degenerate after rounding
+        label = str(names[int(k)])
+        dets.append(
+            Detection(
+                label=label,
+                box=box,
+                confidence=round(float(min(max(c, 0.0), 1.0)), 4),
+                outline=outline_of(ring, w, h) if label in SURFACE_LABELS else None,
+            )
+        )
+    return dets
 
 
 def _raw(r: Any) -> RawDetections:
@@ -363,12 +372,40 @@ def _raw(r: Any) -> RawDetections:
     boxes = r.boxes
     if not len(boxes):
         return RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=int), tuple(r.orig_shape))
+    masks = getattr(r, "masks", None)
     return RawDetections(
         boxes.xyxy.cpu().numpy(),
         boxes.conf.cpu().numpy(),
         boxes.cls.cpu().numpy().astype(int),
         tuple(r.orig_shape),
+        None if masks is None else tuple(np.asarray(p, float) for p in masks.xy),
     )
+
+
+OUTLINE_TOLERANCE = 0.004  # of the outline's perimeter: how far the kept polygon may stray from the mask
+
+
+def outline_of(ring: np.ndarray | None, width: float, height: float) -> list[tuple[float, float]] | None:
+    """A mask's contour (m, 2 pixels) -> the polygon a scene carries: simplified (a mask's contour
+    has a point per pixel step; its straight sides need two), clipped to the picture, at most
+    `MAX_OUTLINE_POINTS` points. None when there is no usable contour."""
+    import cv2
+    import numpy as np
+
+    if ring is None or len(ring) < 3:
+        return None
+    pts = np.asarray(ring, np.float32).reshape(-1, 1, 2)
+    eps = OUTLINE_TOLERANCE * cv2.arcLength(pts, True)
+    while True:
+        poly = cv2.approxPolyDP(pts, eps, True).reshape(-1, 2)
+        if len(poly) <= MAX_OUTLINE_POINTS:
+            break
+        eps *= 2
+    if len(poly) < 3:
+        return None
+    return [
+        (round(float(min(max(x, 0.0), width)), 1), round(float(min(max(y, 0.0), height)), 1)) for x, y in poly
+    ]
 
 
 def ultralytics_logs_to_stderr() -> None:

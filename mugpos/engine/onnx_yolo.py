@@ -44,6 +44,8 @@ class RawDetections:
     conf: np.ndarray
     cls: np.ndarray
     shape: tuple[int, int]  # the picture's (height, width)
+    # A segmenting model's outline per detection ((m, 2) pixel polygons), else None.
+    outlines: tuple[np.ndarray, ...] | None = None
 
 
 def _meta_dict(text: str | None) -> dict[int, str]:

@@ -47,6 +47,7 @@ from mugpos.scene.footprint import _core, _poly_gap, _rect_gap, _shrink, _turn_o
 from mugpos.scene.geometry import behind_the_tables, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, EdgeName, Footprint, Scene, TableSurface
+from mugpos.scene.outline import line_gap
 from mugpos.scene.plane import PlaneFit, fit_plane
 from mugpos.scene.priors import template
 from mugpos.scene.table import (
@@ -237,6 +238,8 @@ class Desk:
     def _edge_samples(self, object_id: str, edge: EdgeName) -> F:
         """Footprint to the edge line (or, for a cut edge, to where the photo stops), per sample."""
         s, f = self._surf(object_id), self.feet[object_id]
+        if edge in s.lines:
+            return line_gap(s.lines[edge], f, self._round(object_id, len(f)))
         d = edge_gap(s, f, edge)
         if s.turn is not None and s.info.edges[edge].seen:
             d = d - turn_reach(s, f, edge) * s.turn

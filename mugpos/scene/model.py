@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mugpos.scene.labels import MUG_LABELS, slug
 
 Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+MAX_OUTLINE_POINTS = 256
 """`[x1, y1, x2, y2]` in pixels."""
 
 
@@ -133,6 +135,12 @@ class Detection(BaseModel):
     label: str = Field(min_length=1, max_length=100)
     box: Box
     confidence: float = Field(1.0, ge=0.0, le=1.0)
+    outline: list[Point] | None = Field(
+        None,
+        max_length=MAX_OUTLINE_POINTS,
+        description="the object's outline in pixels, [[x, y], ...] in order, where the detector "
+        "segments (a -seg model); a table's outline shows its edges as lines, turn and all",
+    )
     advisory: Advisory | None = None
     footprint_cm: Footprint | None = Field(
         None, description="measured: where the object stands on the table plane (output; ignored on input)"
@@ -152,6 +160,17 @@ class Detection(BaseModel):
         if x2 <= x1 or y2 <= y1:
             raise ValueError(f"box {list(v)} must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
         return (float(x1), float(y1), float(x2), float(y2))
+
+    @field_validator("outline")
+    @classmethod
+    def _valid_outline(cls, v: list[Point] | None) -> list[Point] | None:
+        if v is None:
+            return None
+        if len(v) < 3:
+            raise ValueError("an outline needs at least 3 points")
+        if not all(math.isfinite(c) for p in v for c in p):
+            raise ValueError("outline coordinates must be finite numbers")
+        return [(float(x), float(y)) for x, y in v]
 
     @property
     def is_mug(self) -> bool:

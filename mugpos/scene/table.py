@@ -11,7 +11,7 @@ some objects, the region they cover stands in, with no edge to judge (`inferred_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -20,6 +20,7 @@ from mugpos.scene.boxes import BOX_SIGMA_PX, BOX_SIGMA_REL, TABLE_BORDER_FRAC, c
 from mugpos.scene.camera import F, horizon_row
 from mugpos.scene.labels import TABLETOP_LABELS
 from mugpos.scene.model import Detection, EdgeName, Scene, TableEdge, TableSurface
+from mugpos.scene.outline import Line, outline_sides
 from mugpos.scene.plane import PlaneFit
 from mugpos.scene.posterior import OBJECT_TEMPER
 
@@ -42,6 +43,9 @@ class Surf:
     # (K, 2) each, for the left and the right side; slope 0 where the side is seen.
     border_y0: F | None = None
     border_slope: F | None = None
+    # The sides a segmenting detector's outline shows, as lines on the plane (`outline_sides`):
+    # measured against directly, turn and all.
+    lines: dict[EdgeName, Line] = field(default_factory=dict)
 
     def first(self) -> Surf:
         """Row 0 alone: the best fit's table, for questions asked without the uncertainty."""
@@ -57,6 +61,7 @@ class Surf:
             turn=head(self.turn),
             border_y0=head(self.border_y0),
             border_slope=head(self.border_slope),
+            lines={e: Line(ln.point[:1], ln.normal[:1]) for e, ln in self.lines.items()},
         )
 
 
@@ -117,8 +122,8 @@ def bound_turn(s: Surf, feet: list[F]) -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         for f in feet:
             for e in EDGE_NAMES:
-                if not s.info.edges[e].seen:
-                    continue
+                if not s.info.edges[e].seen or e in s.lines:
+                    continue  # (a side the outline shows has its own turn)
                 room = edge_gap(s, f, e) + half_across(f, e)
                 reach = turn_reach(s, f, e)
                 bound = np.where(room <= 0, 0.0, room / np.maximum(reach, 1e-9))
@@ -167,6 +172,14 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
         "right": not (cut[2] or "right" in past),
         "front": not (cut[3] or "front" in past),
     }
+    # A side the outline shows is seen, wherever the box met the frame, and stands where its line
+    # crosses the middle of the table's visible part.
+    lines = outline_sides(fit, t, W, H)
+    for name, line in lines.items():
+        col = _EDGE_COLS[name][0]
+        across = (1, 3) if col in (0, 2) else (0, 2)
+        visible[:, col] = line.at((visible[:, across[0]] + visible[:, across[1]]) / 2, col % 2 == 0)
+        seen[name] = True
     rect = visible.copy()
     for name in EDGE_NAMES:
         col = _EDGE_COLS[name][0]
@@ -216,7 +229,7 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
             sl = (xf - xn) / (yf2 - yn)
         y0[:, j] = yn
         slope[:, j] = np.where(np.isfinite(sl) & (np.abs(yf2 - yn) > 1e-6), sl, 0.0)
-    return Surf(info, rect, visible, refs, turn, y0, slope)
+    return Surf(info, rect, visible, refs, turn, y0, slope, lines)
 
 
 EDGE_COL = {"left": 0, "back": 1, "right": 2, "front": 3}  # a box's (x1, y1, x2, y2) index per side

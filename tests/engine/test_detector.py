@@ -124,3 +124,38 @@ def test_not_loaded_is_clear() -> None:
     assert not d.loaded
     with pytest.raises(ModelError, match="not loaded"):
         d.detect([np.zeros((8, 8, 3), dtype=np.uint8)])
+
+
+def test_a_segmenting_model_gives_a_table_its_outline() -> None:
+    """Ultralytics' own Results, with a mask per detection, through the conversion every predict
+    takes: the table keeps its outline (simplified to its corners), a mug does not carry one."""
+    import cv2
+    import torch
+    from ultralytics.engine.results import Results
+
+    from mugpos.engine.detector import _raw, detections_of
+
+    h, w = 480, 640
+    corners = np.array([[100, 200], [540, 200], [620, 479], [20, 479]], np.int32)  # cut by the bottom
+    table = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(table, [corners], 1)
+    cup = np.zeros((h, w), np.uint8)
+    cv2.rectangle(cup, (300, 150), (340, 210), 1, -1)
+    names = {41: "cup", 60: "dining table"}
+    r = Results(
+        np.zeros((h, w, 3), np.uint8),
+        path="desk.jpg",
+        names=names,
+        boxes=torch.tensor([[20.0, 200.0, 620.0, 480.0, 0.9, 60.0], [300.0, 150.0, 340.0, 210.0, 0.8, 41.0]]),
+        masks=torch.from_numpy(np.stack([table, cup])).float(),
+    )
+    dets = detections_of(_raw(r), names)
+    assert [d.label for d in dets] == ["dining table", "cup"]
+    assert dets[1].outline is None
+    outline = np.array(dets[0].outline)
+    assert 4 <= len(outline) <= 8, outline  # a mask's staircase reduced to the trapezoid's corners
+    for c in corners:  # every corner is on the outline, to a pixel or two
+        assert np.min(np.hypot(*(outline - c).T)) < 3.0, (c, outline)
+    d = Detector(Settings(_env_file=None, detector_weights="yolov8n-seg.yaml", device="cpu", detector_imgsz=160))
+    d.load()  # a segmentation model is a detector too
+    assert d.detect([np.zeros((64, 64, 3), np.uint8)]) == [[]]

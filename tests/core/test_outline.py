@@ -1,0 +1,84 @@
+"""A table's outline (a segmenting detector's mask): its sides as lines on the plane, turn and all."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from test_plane import H, W, shoot
+
+from mugpos.scene.camera import focal_from_35mm, project
+from mugpos.scene.measure import measure_desk
+from mugpos.scene.outline import image_sides
+
+
+def test_the_sides_of_an_outline_are_its_stretches_off_the_frame() -> None:
+    # A table top cut by the photo's bottom and left border, with a small notch in its back side
+    # (a mask bitten by something standing in front of it).
+    outline = [
+        (0.0, 700.0),  # where the left side leaves the frame
+        (300.0, 300.0),  # back left corner
+        (800.0, 300.0),
+        (820.0, 320.0),  # the notch: too short to be a side
+        (840.0, 300.0),
+        (1300.0, 300.0),  # back right corner
+        (1500.0, 1200.0),  # the right side meets the bottom of the frame
+        (0.0, 1200.0),  # along the bottom and up the left border: the frame, not the table
+    ]
+    sides = image_sides(outline, W, H)
+    got = sorted((tuple(np.round(s)), tuple(np.round(e))) for s, e in sides)
+    assert got == sorted(
+        [
+            ((0.0, 700.0), (300.0, 300.0)),
+            ((300.0, 300.0), (1300.0, 300.0)),  # the notch is within the simplification's reach
+            ((1300.0, 300.0), (1500.0, 1200.0)),
+        ]
+    ), got
+
+
+CAM_H = 75.0
+
+
+def _turned_table(elev: float, turn_deg: float) -> tuple[list[float], list[tuple[float, float]], np.ndarray]:
+    """A 100 x 60 cm table turned `turn_deg` on the plane, seen whole: its box, outline and corners."""
+    f = focal_from_35mm(27.0, W, H)
+    c, s = math.cos(math.radians(turn_deg)), math.sin(math.radians(turn_deg))
+    half = np.array([[-50, -30], [50, -30], [50, 30], [-50, 30]], float)
+    corners = half @ np.array([[c, s], [-s, c]]) + np.array([0.0, 95.0])
+    u, v, _ = project(corners[:, 0], corners[:, 1], 0.0, math.radians(elev), CAM_H, f, W / 2, H / 2)
+    assert (u > 0).all() and (u < W).all() and (v > 0).all() and (v < H).all()
+    box = [float(u.min()), float(v.min()), float(u.max()), float(v.max())]
+    return box, [(float(a), float(b)) for a, b in zip(u, v, strict=True)], corners
+
+
+def test_a_turned_table_is_measured_along_its_outline() -> None:
+    # Turned 8 degrees, the table's left side runs slanted; a mug near its back-left corner is
+    # 6 cm from it. A box shows the side only where the box touches it (its front-left corner)
+    # and must allow any turn; the outline shows the side itself.
+    elev, turn = 50.0, 8.0
+    box, outline, corners = _turned_table(elev, turn)
+    objs = [
+        ("laptop-1", "laptop", 5.0, 105.0),
+        ("keyboard-1", "keyboard", 0.0, 80.0),
+        ("cup-2", "cup", 32.0, 82.0),
+    ]
+    left_side = corners[3] - corners[0]  # front-left to back-left
+    inward = np.array([left_side[1], -left_side[0]]) / np.hypot(*left_side)
+    cup = corners[0] + 0.75 * left_side + (6.0 + 4.0) * inward  # 6 cm from the side, radius 4
+    objs.append(("cup-1", "cup", float(cup[0]), float(cup[1])))
+    table = {"id": "table-1", "label": "dining table", "box": box}
+    with_box = measure_desk(shoot(objs, elev, CAM_H, more=[table]))
+    with_outline = measure_desk(shoot(objs, elev, CAM_H, more=[{**table, "outline": outline}]))
+    lines = with_outline.surfaces["table-1"].lines
+    assert set(lines) == {"left", "right", "front", "back"}
+    # the side's direction on the plane, from the best fit: the turn itself, to a degree or so
+    n = lines["left"].normal[0]
+    assert abs(math.degrees(math.atan2(n[1], n[0])) - turn) < 2.0, n
+    got = with_outline.edge_distance("cup-1", "left").measured
+    assert got.value_cm is not None and abs(got.value_cm - 6.0) < 1.5, got
+    assert got.lo_cm is not None and got.hi_cm is not None and got.lo_cm <= 6.0 <= got.hi_cm
+    boxed = with_box.edge_distance("cup-1", "left").measured
+    assert boxed.lo_cm is not None and boxed.hi_cm is not None
+    assert got.hi_cm - got.lo_cm < 0.8 * (boxed.hi_cm - boxed.lo_cm), (got, boxed)
+    # The outline stands on the scene as given, and the surface says each side is seen.
+    assert all(e.seen for e in with_outline.surface_of("cup-1").edges.values())
