@@ -22,6 +22,7 @@ from mugpos.scene.geometry import behind_the_tables
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, Scene
 from mugpos.scene.priors import Prior, prior_for, template
+from mugpos.scene.sides import Sides, paired, rectangle_sides, side_residuals
 
 BOX_SIGMA_PX, BOX_SIGMA_REL = 1.5, 0.03  # a detector's box jitter: 1.5 px + 3 % of the box side
 LOSS = "soft_l1"  # (cauchy was tried: no better on bench_measure, and harder to sample)
@@ -120,6 +121,19 @@ def _observations(scene: Scene) -> _Obs:
                 np.asarray(cut, bool).reshape(-1, 4), pts)  # fmt: skip
 
 
+def table_sides(scene: Scene) -> Sides | None:
+    """The sides of the largest table the detector outlined, paired (`mugpos.scene.sides`), each
+    side's ends as unsure as a box's sides."""
+    w, h = float(scene.image.width), float(scene.image.height)
+    tables = [o for o in scene.objects if o.label in SURFACE_LABELS and o.outline is not None]
+    if not tables:
+        return None
+    t = max(tables, key=lambda o: o.width * o.height)
+    assert t.outline is not None
+    sides = rectangle_sides(t.outline, w, h, TABLE_BORDER_FRAC)
+    return paired(sides, BOX_SIGMA_PX + BOX_SIGMA_REL * max(t.width, t.height))
+
+
 def predicted_boxes(
     theta: F, h: F, f: F, xs: F, ys: F, ss: F, pts: F, cx: float, cy: float, aa: F | None = None
 ) -> F:
@@ -141,7 +155,14 @@ class _Problem:
     free: NDArray_bool  # which of the 3 camera parameters are fitted
     fixed: F  # values of the camera parameters that are not
     cam_prior: F  # (3, 2): mean, sigma of the camera parameters' priors
-    n_cam_res: int = 0
+    sides: Sides | None = None  # a table outline's sides: parallel and square on the plane
+
+    def side_residuals(self, cam: F) -> F:
+        """(.., p) the table's sides against the camera(s) (`mugpos.scene.sides`); (.., 0) without."""
+        cam = np.asarray(cam)
+        if self.sides is None:
+            return np.zeros((*cam.shape[:-1], 0))
+        return side_residuals(cam, self.sides, self.cx, self.cy)
 
     def full(self, p: F) -> F:
         """Fitted parameters (.., m) -> full rows (.., 3 + NP n), the fixed camera values filled in."""
@@ -216,7 +237,9 @@ class _Problem:
         cam, xs, ys, ls, las = self._split(p)
         r = self.box_residuals(cam, xs, ys, ls, las)
         prior = (cam - self.cam_prior[:, 0]) / self.cam_prior[:, 1]
-        return np.concatenate([r.ravel(), ls / self.spreads, las / self.stretches, prior[self.free]])
+        return np.concatenate(
+            [r.ravel(), ls / self.spreads, las / self.stretches, prior[self.free], self.side_residuals(cam)]
+        )
 
     def jacobian(self, p: F) -> F:
         """Forward differences, batched: each object's boxes depend only on the camera and its own
@@ -236,11 +259,13 @@ class _Problem:
             objs[1 + nc + k, k] += steps[k]
         r = self.box_residuals(cams, *(objs[:, k] for k in range(NP)))  # (b, n, 4)
         r0 = r[0]
-        jac = np.zeros((6 * n + nc, nc + NP * n))
+        sides = self.side_residuals(cams[: 1 + nc])  # (1 + nc, p): only the camera moves them
+        jac = np.zeros((6 * n + nc + sides.shape[-1], nc + NP * n))
         rows = np.arange(4 * n)
         for j, k in enumerate(ks):
             jac[: 4 * n, j] = ((r[1 + j] - r0) / _STEPS[k]).ravel()
             jac[6 * n + j, j] = 1.0 / self.cam_prior[k, 1]
+            jac[6 * n + nc :, j] = (sides[1 + j] - sides[0]) / _STEPS[k]
         for k in range(NP):
             d = (r[1 + nc + k] - r0) / steps[k][:, None]
             jac[rows, nc + NP * (rows // 4) + k] = d.ravel()
@@ -253,7 +278,16 @@ class _Problem:
         xs, ys, ls, las = obj_params(q, len(self.obs.ids))
         r = self.box_residuals(q[:, :3], xs, ys, ls, las)
         prior = ((q[:, :3] - self.cam_prior[:, 0]) / self.cam_prior[:, 1])[:, self.free]
-        allr = np.concatenate([r.reshape(len(q), -1), ls / self.spreads, las / self.stretches, prior], axis=1)
+        allr = np.concatenate(
+            [
+                r.reshape(len(q), -1),
+                ls / self.spreads,
+                las / self.stretches,
+                prior,
+                self.side_residuals(q[:, :3]),
+            ],
+            axis=1,
+        )
         return 0.5 * ROBUST_SCALE**2 * np.sum(_rho(allr), axis=1)
 
     @cached_property

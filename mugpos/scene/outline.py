@@ -6,7 +6,7 @@ is one corner, and how the side runs from there (`TABLE_TURN_DEG`) is a guess bo
 stands on it. A detector that segments (a `-seg` model) gives the table's outline, and each
 stretch of it that is not the photo's border is a side itself: a line on the plane, read per
 sample of the camera, with no guess about the turn. This module finds those stretches
-(`outline_sides`) and measures a footprint against them (`line_gap`).
+(`outline_sides`, from `mugpos.scene.sides`) and measures a footprint against them (`line_gap`).
 
 Pure numpy. The outline's points are as unsure as a box's sides (`BOX_SIGMA_REL`): each sample
 reads them a little differently, as `table_surface` does the box.
@@ -15,7 +15,6 @@ reads them a little differently, as `table_surface` does the box.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 
@@ -24,9 +23,8 @@ from mugpos.scene.camera import F
 from mugpos.scene.model import Detection, EdgeName
 from mugpos.scene.plane import PlaneFit
 from mugpos.scene.posterior import OBJECT_TEMPER
+from mugpos.scene.sides import rectangle_sides
 
-SIMPLIFY_FRAC = 0.01  # of the photo's diagonal: how far a mask's wiggle may stray from a side
-MIN_SIDE_FRAC = 0.06  # of the photo's diagonal: a shorter straight stretch is a notch, not a side
 SIDE_SEED = 13
 
 
@@ -46,66 +44,6 @@ class Line:
             return py - nx * (along - px) / ny
 
 
-def _rdp(pts: F, eps: float) -> list[int]:
-    """Ramer-Douglas-Peucker: indices of the points that keep an open polyline within `eps`."""
-    keep = [0, len(pts) - 1]
-    stack = [(0, len(pts) - 1)]
-    while stack:
-        a, b = stack.pop()
-        if b - a < 2:
-            continue
-        d = pts[b] - pts[a]
-        n = float(np.hypot(*d))
-        seg = pts[a + 1 : b] - pts[a]
-        dist = np.abs(seg[:, 0] * d[1] - seg[:, 1] * d[0]) / n if n > 0 else np.hypot(seg[:, 0], seg[:, 1])
-        i = int(np.argmax(dist))
-        if dist[i] > eps:
-            keep.append(a + 1 + i)
-            stack += [(a, a + 1 + i), (a + 1 + i, b)]
-    return sorted(set(keep))
-
-
-def image_sides(outline: list[tuple[float, float]], width: float, height: float) -> list[tuple[F, F]]:
-    """The straight stretches of an outline that are not the photo's border, as (start, end) pixel
-    pairs: where the mask meets the frame, the table goes on past it, and that is no side."""
-    p = np.asarray(outline, dtype=float)
-    tx, ty = TABLE_BORDER_FRAC * width, TABLE_BORDER_FRAC * height
-    border = np.column_stack([p[:, 0] <= tx, p[:, 1] <= ty, p[:, 0] >= width - tx, p[:, 1] >= height - ty])
-    on_frame = border.any(axis=1)
-    if on_frame.all():
-        return []
-    # Walk the closed outline from a point on the frame (if any), so each run off it is one piece.
-    start = int(np.argmax(on_frame)) if on_frame.any() else 0
-    order = np.roll(np.arange(len(p)), -start)
-    runs: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        if on_frame[i]:
-            if cur:
-                runs.append([*cur, int(i)])  # a side runs up to where it meets the frame
-                cur = []
-            cur = [int(i)]
-        else:
-            cur.append(int(i))
-    if on_frame.any():
-        if len(cur) > 1:
-            runs.append([*cur, int(order[0])])
-    else:
-        runs.append([*cur, cur[0]])  # closed: the whole table is in the photo
-    diag = float(np.hypot(width, height))
-    sides: list[tuple[F, F]] = []
-    for run in runs:
-        pts = p[run]
-        keep = _rdp(pts, SIMPLIFY_FRAC * diag)
-        for a, b in pairwise(keep):
-            s, e = pts[a], pts[b]
-            if (border[run[a]] & border[run[b]]).any():
-                continue  # along one border of the frame: where the photo stops, not the table
-            if np.hypot(*(e - s)) >= MIN_SIDE_FRAC * diag:
-                sides.append((s, e))
-    return sides
-
-
 def _name(normal: F) -> EdgeName:
     """Which side of the table an inward normal (on the plane) belongs to."""
     nx, ny = float(normal[0]), float(normal[1])
@@ -120,7 +58,7 @@ def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> d
     box already reads exactly."""
     if t.outline is None or fit.kind == "top_down":
         return {}
-    sides = image_sides(t.outline, width, height)
+    sides = rectangle_sides(t.outline, width, height, TABLE_BORDER_FRAC)
     if not sides:
         return {}
     k = len(fit.samples)

@@ -49,6 +49,7 @@ from mugpos.scene.boxes import (
     _Problem,
     _rho,
     obj_params,
+    table_sides,
 )
 from mugpos.scene.camera import F, focal_from_35mm, ground, horizon_row, px_per_cm_at
 from mugpos.scene.labels import SURFACE_LABELS
@@ -211,7 +212,7 @@ def fit_plane(scene: Scene) -> PlaneFit:
         return _top_down(scene, scene.px_per_cm)
     obs = _observations(scene)
     free, fixed, prior, focal_source = _camera_setup(scene)
-    prob = _Problem(obs, cx, cy, free, fixed, prior)
+    prob = _Problem(obs, cx, cy, free, fixed, prior, table_sides(scene))
     n = len(obs.ids)
     if n == 0:
         return _assumed(scene, prob, focal_source)

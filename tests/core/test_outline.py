@@ -7,9 +7,10 @@ import math
 import numpy as np
 from test_plane import H, W, shoot
 
+from mugpos.scene.boxes import TABLE_BORDER_FRAC
 from mugpos.scene.camera import focal_from_35mm, project
 from mugpos.scene.measure import measure_desk
-from mugpos.scene.outline import image_sides
+from mugpos.scene.sides import image_sides, rectangle_sides
 
 
 def test_the_sides_of_an_outline_are_its_stretches_off_the_frame() -> None:
@@ -25,7 +26,7 @@ def test_the_sides_of_an_outline_are_its_stretches_off_the_frame() -> None:
         (1500.0, 1200.0),  # the right side meets the bottom of the frame
         (0.0, 1200.0),  # along the bottom and up the left border: the frame, not the table
     ]
-    sides = image_sides(outline, W, H)
+    sides = image_sides(outline, W, H, TABLE_BORDER_FRAC)
     got = sorted((tuple(np.round(s)), tuple(np.round(e))) for s, e in sides)
     assert got == sorted(
         [
@@ -82,3 +83,26 @@ def test_a_turned_table_is_measured_along_its_outline() -> None:
     assert got.hi_cm - got.lo_cm < 0.8 * (boxed.hi_cm - boxed.lo_cm), (got, boxed)
     # The outline stands on the scene as given, and the surface says each side is seen.
     assert all(e.seen for e in with_outline.surface_of("cup-1").edges.values())
+
+
+def test_a_rectangle_s_sides_tell_the_camera_how_it_looks_down() -> None:
+    # Opposite sides parallel and adjacent ones square on the plane: only the true camera's
+    # elevation reads the outline so, and the boxes alone leave it loose.
+    elev, turn = 50.0, 8.0
+    box, outline, _ = _turned_table(elev, turn)
+    objs = [("laptop-1", "laptop", 5.0, 105.0), ("cup-1", "cup", -30.0, 90.0), ("cup-2", "cup", 32.0, 82.0)]
+    table = {"id": "table-1", "label": "dining table", "box": box}
+    boxes_only = measure_desk(shoot(objs, elev, CAM_H, more=[table])).fit.plane
+    outlined = measure_desk(shoot(objs, elev, CAM_H, more=[{**table, "outline": outline}])).fit.plane
+    assert boxes_only is not None and outlined is not None
+    e = outlined.elevation_deg
+    assert abs(e.value - elev) < max(3.0, 2 * e.sigma), e
+    assert e.sigma < 0.8 * boxes_only.elevation_deg.sigma, (e, boxes_only.elevation_deg)  # 7.1 against 10.3
+
+
+def test_a_round_table_s_outline_has_no_sides() -> None:
+    # An ellipse simplifies into chords; a distance to a chord is no distance to the edge.
+    a = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ellipse = [(800 + 500 * math.cos(t), 700 + 300 * math.sin(t)) for t in a]
+    assert len(image_sides(ellipse, W, H, TABLE_BORDER_FRAC)) > 4
+    assert rectangle_sides(ellipse, W, H, TABLE_BORDER_FRAC) == []
