@@ -145,6 +145,17 @@ def _nearest_edge(mug: MugPosition) -> tuple[str, float] | None:
     return min(seen, key=lambda t: t[1]) if seen else None
 
 
+def _along_frame(a: tuple[float, float], b: tuple[float, float], w: float, h: float) -> bool:
+    """Whether an outline's stretch runs along one border of the picture (within 1 %)."""
+    tx, ty = 0.01 * w, 0.01 * h
+    return (
+        (a[0] <= tx and b[0] <= tx)
+        or (a[0] >= w - tx and b[0] >= w - tx)
+        or (a[1] <= ty and b[1] <= ty)
+        or (a[1] >= h - ty and b[1] >= h - ty)
+    )
+
+
 def _draw_table(
     draw: Any,
     scene: Scene,
@@ -154,8 +165,9 @@ def _draw_table(
     r: float = 1.0,
     taken: list[Rect] | None = None,
 ) -> bool:
-    """The measured table footprint in perspective: edges the photo shows solid, cut ones dashed.
-    False when the scene carries no measured table."""
+    """The measured table footprint in perspective, or the table's outline where the detector
+    segmented it: edges the photo shows solid, cut ones dashed. False when the scene carries no
+    measured table."""
     surf = scene.surface
     if surf is None:
         return False
@@ -166,13 +178,26 @@ def _draw_table(
         return False
     pts = [(x * r, y * r) for x, y in pts]  # onto the picture as drawn (see `at_size`)
     p = dict(zip(corners, pts, strict=True))
-    sides = {"front": ("fl", "fr"), "right": ("fr", "br"), "back": ("br", "bl"), "left": ("bl", "fl")}
-    for name, (a, b) in sides.items():
-        edge = surf.edges[name]  # type: ignore[index]
-        if edge.seen:
-            draw.line((*p[a], *p[b]), fill=SURFACE, width=lw * 2)
-        else:
-            dashed_line(draw, p[a], p[b], (150, 150, 150), max(1, lw // 2), dash=lw * 3)
+    table = scene.get(surf.id) if surf.id else None
+    if table is not None and table.outline:
+        # Segmented: the table's own outline is what its sides were measured along (a turned desk
+        # is no rectangle square to the picture); where it runs along the frame, it is dashed.
+        w, h = scene.image.width, scene.image.height
+        ring = table.outline
+        for a, b in zip(ring, [*ring[1:], ring[0]], strict=True):
+            pa, pb = (a[0] * r, a[1] * r), (b[0] * r, b[1] * r)
+            if _along_frame(a, b, w, h):
+                dashed_line(draw, pa, pb, (150, 150, 150), max(1, lw // 2), dash=lw * 3)
+            else:
+                draw.line((*pa, *pb), fill=SURFACE, width=lw * 2)
+    else:
+        sides = {"front": ("fl", "fr"), "right": ("fr", "br"), "back": ("br", "bl"), "left": ("bl", "fl")}
+        for name, (a, b) in sides.items():
+            edge = surf.edges[name]  # type: ignore[index]
+            if edge.seen:
+                draw.line((*p[a], *p[b]), fill=SURFACE, width=lw * 2)
+            else:
+                dashed_line(draw, p[a], p[b], (150, 150, 150), max(1, lw // 2), dash=lw * 3)
     seen = [n for n, e in surf.edges.items() if e.seen]
     what = surf.id if surf.kind == "table" else "no table: region inferred"
     text = f"{what} | edges seen: {', '.join(seen) if seen else 'none'}"

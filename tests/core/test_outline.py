@@ -106,3 +106,21 @@ def test_a_round_table_s_outline_has_no_sides() -> None:
     ellipse = [(800 + 500 * math.cos(t), 700 + 300 * math.sin(t)) for t in a]
     assert len(image_sides(ellipse, W, H, TABLE_BORDER_FRAC)) > 4
     assert rectangle_sides(ellipse, W, H, TABLE_BORDER_FRAC) == []
+
+
+def test_the_picture_draws_a_segmented_table_along_its_outline() -> None:
+    from PIL import Image
+
+    from mugpos.engine.annotate import SURFACE, draw_analysis
+    from mugpos.engine.pipeline import measure_scene
+
+    box, outline, _ = _turned_table(50.0, 8.0)
+    objs = [("laptop-1", "laptop", 5.0, 105.0), ("cup-1", "cup", -30.0, 90.0), ("cup-2", "cup", 32.0, 82.0)]
+    scene = shoot(
+        objs, 50.0, CAM_H, more=[{"id": "table-1", "label": "dining table", "box": box, "outline": outline}]
+    )
+    scene, _, _, mugs, _ = measure_scene(scene)
+    img = draw_analysis(Image.new("RGB", (W, H), (90, 90, 90)), scene, mugs)
+    (x0, y0), (x1, y1) = outline[0], outline[1]  # the front side, slanted by the turn
+    for t in (0.3, 0.5, 0.7):
+        assert img.getpixel((round(x0 + t * (x1 - x0)), round(y0 + t * (y1 - y0)))) == SURFACE
