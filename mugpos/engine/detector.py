@@ -239,9 +239,11 @@ class Detector:
             raise self._load_error(weights, e) from None
         if model.task != "detect":
             raise ConfigError(
-                f"{weights!r} is a {model.task} model; mugpos needs a detection model "
+                f"{weights!r} is a {model.task} model; mugpos runs detection exports on ONNX Runtime "
                 "(MUGPOS_DETECTOR_WEIGHTS).",
-                hint=_WEIGHTS_HINT,
+                hint="a segmentation model runs from its .pt (e.g. yolov8n-seg.pt), which outlines tables"
+                if model.task == "segment"
+                else _WEIGHTS_HINT,
             )
         if model.device != self.device.split(":")[0]:
             log.warning("onnxruntime has no GPU provider here; running %s on the CPU", Path(weights).name)
