@@ -156,6 +156,8 @@ def test_a_segmenting_model_gives_a_table_its_outline() -> None:
     assert 4 <= len(outline) <= 8, outline  # a mask's staircase reduced to the trapezoid's corners
     for c in corners:  # every corner is on the outline, to a pixel or two
         assert np.min(np.hypot(*(outline - c).T)) < 3.0, (c, outline)
-    d = Detector(Settings(_env_file=None, detector_weights="yolov8n-seg.yaml", device="cpu", detector_imgsz=160))
+    d = Detector(
+        Settings(_env_file=None, detector_weights="yolov8n-seg.yaml", device="cpu", detector_imgsz=160)
+    )
     d.load()  # a segmentation model is a detector too
     assert d.detect([np.zeros((64, 64, 3), np.uint8)]) == [[]]
