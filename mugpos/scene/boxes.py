@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mugpos.scene.camera import F, project
+from mugpos.scene.camera import F, camera_frame, project
 from mugpos.scene.geometry import behind_the_tables
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Detection, Scene
@@ -198,7 +198,7 @@ class _Problem:
         tx, ty, tz = o.pts[..., 0], o.pts[..., 1], o.pts[..., 2]  # (n, P)
         px, py, pz = xs[..., None] + s * a * tx, ys[..., None] + s / a * ty, s * tz
         st, ct = np.sin(th), np.cos(th)
-        xc, yc, zc = px, -py * st - (pz - h) * ct, py * ct - (pz - h) * st
+        xc, yc, zc = camera_frame(px, py, pz, th, h)
         zs = np.maximum(zc, 1e-3)
         u, v = self.cx + f * xc / zs, self.cy + f * yc / zs
         # the point that makes each side: (.., n, 4) indices into the template's points

@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from mugpos.scene.model import Scene
 
 
+def camera_frame(x: F, y: F, z: F, theta: ArrayLike, h: ArrayLike) -> tuple[F, F, F]:
+    """Table-frame points -> the camera's frame (x right, y down the picture, z along the view
+    axis), for a camera `h` above the table looking down by `theta`: the pinhole before division,
+    which `project` divides and the box model differentiates."""
+    st, ct = np.sin(theta), np.cos(theta)
+    dz = z - h
+    return x, -y * st - dz * ct, y * ct - dz * st
+
+
 def project(
     x: ArrayLike,
     y: ArrayLike,
@@ -41,11 +50,7 @@ def project(
     the picture instead of flipping; callers treat them as out of frame.
     """
     x, y, z = (np.asarray(a, dtype=float) for a in (x, y, z))
-    st, ct = np.sin(theta), np.cos(theta)
-    dz = z - h
-    xc = x
-    yc = -y * st - dz * ct
-    zc = y * ct - dz * st
+    xc, yc, zc = camera_frame(x, y, z, theta, h)
     zc_safe = np.maximum(zc, 1e-3)
     return cx + f * xc / zc_safe, cy + f * yc / zc_safe, zc
 
