@@ -52,6 +52,13 @@ def _name(normal: F) -> EdgeName:
     return "left" if nx > 0 else "right"
 
 
+def jitter_px(t: Detection) -> F:
+    """How far (px, 1 sigma, across and down) each sample moves a table's box sides and outline:
+    a detector places them no better than an object's box (`BOX_SIGMA_REL`), widened as the
+    objects' are (`OBJECT_TEMPER`)."""
+    return (np.array([t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX) * OBJECT_TEMPER**0.5
+
+
 def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> dict[EdgeName, Line]:
     """The table's sides its outline shows, as lines on the plane per sample (the longest stretch
     on each side, by the best fit). Empty without an outline, or on a top-down fit whose sides a
@@ -63,7 +70,7 @@ def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> d
         return {}
     k = len(fit.samples)
     rng = np.random.default_rng(SIDE_SEED)
-    sig = (np.array([t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX) * OBJECT_TEMPER**0.5
+    sig = jitter_px(t)
     centre = np.asarray(t.outline, dtype=float).mean(axis=0)
     cx, cy = fit.ground(centre[0], centre[1])
     best: dict[EdgeName, tuple[float, Line]] = {}

@@ -21,6 +21,7 @@ from mugpos.scene.camera import F, ground
 SIMPLIFY_FRAC = 0.01  # of the photo's diagonal: how far a mask's wiggle may stray from a side
 MIN_SIDE_FRAC = 0.06  # of the photo's diagonal: a shorter straight stretch is a notch, not a side
 MAX_SIDES = 4  # more straight stretches than a rectangle has: a round or odd table, no sides read
+OFF_PLANE_SIGMAS = 5.0  # the residual of a pair a camera puts above its horizon
 
 
 def _rdp(pts: F, eps: float) -> list[int]:
@@ -150,6 +151,3 @@ def side_residuals(cam: F, sides: Sides, cx: float, cy: float) -> F:
         sin = (ex * wy - ey * wx) / np.hypot(wx, wy)
     r = sin / sides.sigma
     return np.where(np.isfinite(r), r, OFF_PLANE_SIGMAS)
-
-
-OFF_PLANE_SIGMAS = 5.0

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from mugpos.scene.boxes import BOX_SIGMA_PX, BOX_SIGMA_REL, TABLE_BORDER_FRAC, cut_sides
+from mugpos.scene.boxes import TABLE_BORDER_FRAC, cut_sides
 from mugpos.scene.camera import F, horizon_row
 from mugpos.scene.labels import TABLETOP_LABELS
 from mugpos.scene.model import Detection, EdgeName, Scene, TableEdge, TableSurface
-from mugpos.scene.outline import Line, outline_sides
+from mugpos.scene.outline import Line, jitter_px, outline_sides
 from mugpos.scene.plane import PlaneFit
-from mugpos.scene.posterior import OBJECT_TEMPER
 
 TABLE_TURN_DEG = 6.0  # how far a desk may be turned against the camera (1 sigma), unseen in a box
 EDGE_NAMES: tuple[EdgeName, ...] = ("left", "right", "back", "front")
@@ -148,10 +147,7 @@ def table_surface(scene: Scene, fit: PlaneFit, t: Detection) -> Surf:
     k = len(fit.samples)
     noise = np.random.default_rng(11).standard_normal((k, 4))
     noise[0] = 0.0
-    # (widened as the objects' boxes are, `OBJECT_TEMPER`: detectors place a table's sides no better)
-    sig = (
-        np.array([t.width, t.height, t.width, t.height]) * BOX_SIGMA_REL + BOX_SIGMA_PX
-    ) * OBJECT_TEMPER**0.5
+    sig = np.tile(jitter_px(t), 2)
     jit = np.where(np.array(cut), 0.0, noise * sig)
     x1, y1, x2, y2 = (t.box[i] + jit[:, i] for i in range(4))
     v_row = np.minimum(y2, H - 1.0)  # the nearest visible row
