@@ -13,10 +13,13 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mugpos.scene.camera import plane_to_image
 from mugpos.scene.geometry import MugPosition, surface_for
 from mugpos.scene.labels import SURFACE_LABELS
 from mugpos.scene.model import Box, Scene
+from mugpos.scene.sides import frame_borders
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -145,17 +148,6 @@ def _nearest_edge(mug: MugPosition) -> tuple[str, float] | None:
     return min(seen, key=lambda t: t[1]) if seen else None
 
 
-def _along_frame(a: tuple[float, float], b: tuple[float, float], w: float, h: float) -> bool:
-    """Whether an outline's stretch runs along one border of the picture (within 1 %)."""
-    tx, ty = 0.01 * w, 0.01 * h
-    return (
-        (a[0] <= tx and b[0] <= tx)
-        or (a[0] >= w - tx and b[0] >= w - tx)
-        or (a[1] <= ty and b[1] <= ty)
-        or (a[1] >= h - ty and b[1] >= h - ty)
-    )
-
-
 def _draw_table(
     draw: Any,
     scene: Scene,
@@ -182,11 +174,11 @@ def _draw_table(
     if table is not None and table.outline:
         # Segmented: the table's own outline is what its sides were measured along (a turned desk
         # is no rectangle square to the picture); where it runs along the frame, it is dashed.
-        w, h = scene.image.width, scene.image.height
         ring = table.outline
-        for a, b in zip(ring, [*ring[1:], ring[0]], strict=True):
+        border = frame_borders(np.asarray(ring), scene.image.width, scene.image.height, 0.01)
+        for i, (a, b) in enumerate(zip(ring, [*ring[1:], ring[0]], strict=True)):
             pa, pb = (a[0] * r, a[1] * r), (b[0] * r, b[1] * r)
-            if _along_frame(a, b, w, h):
+            if (border[i] & border[(i + 1) % len(ring)]).any():
                 dashed_line(draw, pa, pb, (150, 150, 150), max(1, lw // 2), dash=lw * 3)
             else:
                 draw.line((*pa, *pb), fill=SURFACE, width=lw * 2)

@@ -43,6 +43,14 @@ def _rdp(pts: F, eps: float) -> list[int]:
     return sorted(set(keep))
 
 
+def frame_borders(points: F, width: float, height: float, border_frac: float) -> np.ndarray:
+    """(m, 4) bool: which borders of the picture (left, top, right, bottom) each point (m, 2) lies
+    on, to within `border_frac` of the picture's side. Two points sharing one run along it."""
+    tx, ty = border_frac * width, border_frac * height
+    x, y = points[:, 0], points[:, 1]
+    return np.column_stack([x <= tx, y <= ty, x >= width - tx, y >= height - ty])
+
+
 def image_sides(
     outline: list[tuple[float, float]], width: float, height: float, border_frac: float
 ) -> list[tuple[F, F]]:
@@ -50,8 +58,7 @@ def image_sides(
     pairs: where the mask meets the frame (within `border_frac` of it), the table goes on past it,
     and that is no side."""
     p = np.asarray(outline, dtype=float)
-    tx, ty = border_frac * width, border_frac * height
-    border = np.column_stack([p[:, 0] <= tx, p[:, 1] <= ty, p[:, 0] >= width - tx, p[:, 1] >= height - ty])
+    border = frame_borders(p, width, height, border_frac)
     on_frame = border.any(axis=1)
     if on_frame.all():
         return []
