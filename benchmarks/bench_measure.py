@@ -233,15 +233,27 @@ class Shot:
         return bool(z[0] > 1 and 0.01 * w < u[0] < 0.99 * w and 0.01 * h < v[0] < 0.99 * h)
 
 
+@dataclass(frozen=True)
+class Shooting:
+    """How the photos are taken beyond the defaults: the flags of the same names."""
+
+    exif: bool = False
+    square: bool = False
+    given_camera: bool = False
+    outline: bool = False
+
+    def describe(self) -> str:
+        said = {
+            "exif": "focal length from EXIF",
+            "square": "desks square to the camera",
+            "given_camera": "the true camera given",
+            "outline": "the table outlined",
+        }
+        return "".join(f", {text}" for name, text in said.items() if getattr(self, name))
+
+
 def photograph(
-    rng: random.Random,
-    desk: Desk3D,
-    elevation: float,
-    jitter: float,
-    exif: bool = False,
-    square: bool = False,
-    given_camera: bool = False,
-    outline: bool = False,
+    rng: random.Random, desk: Desk3D, elevation: float, jitter: float, how: Shooting = Shooting()
 ) -> Shot | None:
     W, H = rng.choice([(1600, 1200), (1920, 1080), (1200, 1600)])
     f35 = rng.uniform(22, 40)
@@ -253,7 +265,7 @@ def photograph(
     )
     dist = rng.uniform(55, 140)
     # (drawn either way, so that --square photographs the same desks from the same places)
-    yaw = math.radians(rng.uniform(-10, 10)) * (0.0 if square else 1.0)
+    yaw = math.radians(rng.uniform(-10, 10)) * (0.0 if how.square else 1.0)
     side = rng.uniform(-30, 30)
     cam_h = dist * math.sin(th)
     back = dist * math.cos(th)
@@ -308,7 +320,7 @@ def photograph(
     dets = []
     if (tb[2] - tb[0]) > 50 and (tb[3] - tb[1]) > 30:
         table = {"id": "table-1", "label": "dining table", "box": _jit(rng, tb, jitter, W, H)}
-        if outline:
+        if how.outline:
             table["outline"] = _outline(*top, tb, jitter, W, H)
         dets.append(table)
     objects = []
@@ -321,9 +333,11 @@ def photograph(
         objects.append(o)
     if not any(o.label == "cup" for o in objects) or not cups:
         return None
-    image = {"width": W, "height": H, "focal_35mm": round(f35, 1) if exif else None}
+    image = {"width": W, "height": H, "focal_35mm": round(f35, 1) if how.exif else None}
     camera = (
-        {"elevation_deg": min(elevation, 90.0), "height_cm": cam_h, "focal_px": f} if given_camera else None
+        {"elevation_deg": min(elevation, 90.0), "height_cm": cam_h, "focal_px": f}
+        if how.given_camera
+        else None
     )
     scene = Scene.model_validate({"image": image, "objects": dets, "camera": camera})
     return Shot(scene, elevation, objects, desk, to_img, (elevation, cam_h, f))
@@ -565,13 +579,7 @@ def band_of(elev: float) -> tuple[int, int]:
 
 
 def run(
-    desks: int,
-    seed: int,
-    jitter: float,
-    exif: bool = False,
-    square: bool = False,
-    given_camera: bool = False,
-    outline: bool = False,
+    desks: int, seed: int, jitter: float, how: Shooting = Shooting()
 ) -> dict[tuple[int, int], dict[str, Tally]]:
     rng = random.Random(seed)
     res = {b: {k: Tally() for k in KINDS} for b in BANDS}
@@ -579,7 +587,7 @@ def run(
     while done < desks:
         desk = make_desk(rng)
         elev = 90.0 if rng.random() < 0.12 else rng.uniform(25, 90)
-        shot = photograph(rng, desk, elev, jitter, exif, square, given_camera, outline)
+        shot = photograph(rng, desk, elev, jitter, how)
         if shot is None:
             continue
         done += 1
@@ -616,29 +624,19 @@ def main() -> None:
         help="the table outlined as a segmenting detector would: what a -seg model adds to its edges",
     )
     args = ap.parse_args()
+    how = Shooting(args.exif, args.square, args.given_camera, args.outline)
     for jit in args.jitter:
         t0 = time.perf_counter()
         FIT_S.clear()
         total = {b: {k: Tally() for k in KINDS} for b in BANDS}
         for seed in args.seeds:
-            for b, d in run(
-                args.desks,
-                seed,
-                jit,
-                exif=args.exif,
-                square=args.square,
-                given_camera=args.given_camera,
-                outline=args.outline,
-            ).items():
+            for b, d in run(args.desks, seed, jit, how).items():
                 for k, t in d.items():
                     total[b][k].merge(t)
         took = time.perf_counter() - t0
         print(
             f"\n== box jitter {100 * jit:.0f} %, seeds {args.seeds}, {args.desks} desks each ({took:.0f} s)"
-            + (", focal length from EXIF" if args.exif else "")
-            + (", desks square to the camera" if args.square else "")
-            + (", the true camera given" if args.given_camera else "")
-            + (", the table outlined" if args.outline else "")
+            + how.describe()
         )
         if FIT_S:
             print(
