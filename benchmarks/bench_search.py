@@ -89,7 +89,7 @@ async def bench(n: int, queries: int, k: int, ann_threshold: int) -> dict[str, o
             "insert_s": round(insert_s, 2),
             "save_s": round(save_s, 2),
             "reopen_s": round(reopen_s, 2),
-            "ann": store.status()["search"],
+            "ann": store.status().details["search"],
         }
         for label, kw in (
             ("image", lambda i: {"embedding": (emb[i] + rng.normal(scale=0.02, size=DIM)).tolist()}),
@@ -116,7 +116,7 @@ async def bench(n: int, queries: int, k: int, ann_threshold: int) -> dict[str, o
                 ann_top1 += bool(an) and an[0].record.analysis_id == f"a{int(i):07d}"
             results[label] = {
                 "exact_ms": ms_stats(exact_ms),
-                "ann_ms": ms_stats(ann_ms) if store.status()["ann_rows"] else None,
+                "ann_ms": ms_stats(ann_ms) if store.status().details["ann_rows"] else None,
                 "ann_recall_at_k": round(statistics.mean(recall), 4),
                 "exact_top1_is_target": top1 / len(targets),
                 "ann_top1_is_target": ann_top1 / len(targets),
