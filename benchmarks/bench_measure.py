@@ -1,7 +1,7 @@
 """Measurement benchmark: desks built in 3D, photographed by a pinhole camera, checked against rules.
 
 Run: python benchmarks/bench_measure.py [--desks N] [--seeds 1 2 3] [--jitter 0.02 0.05]
-         [--exif] [--square] [--given-camera] [--outline]
+         [--exif] [--square] [--given-camera] [--outline] [--oracle]
 
 `--exif` gives each photo its focal length as EXIF would; `--square` sets the camera square to the
 desk (no turn); `--given-camera` gives the fit the true camera as a caller's hint. Together they
@@ -9,6 +9,9 @@ show what is left of the uncertainty once the plane is known: the boxes' own jit
 the camera can remove. `--outline` gives the table its outline as a segmenting detector would (the
 visible table top, clipped by the frame, each corner jittered as much as a box side): what a
 `-seg` model's mask adds to the table's edges.
+
+`--oracle` adds what the boxes themselves allow: an oracle told the boxes and how the bench drew
+everything else (`Oracle`, `OracleTally`), whose verdicts no method reading the same boxes can beat.
 
 Each desk is a table 100-180 x 60-90 cm with real objects at real sizes, each drawn from the range
 real products span (13-15.6" laptops 30-36 cm wide with a 20-24 cm screen tilted 10-25 degrees,
@@ -226,6 +229,12 @@ class Shot:
     desk: Desk3D
     to_img: object = None  # table-frame 3D points -> (u, v, depth)
     camera: tuple[float, float, float] = (0.0, 0.0, 0.0)  # true elevation (deg), height (cm), focal (px)
+    # per object: its box before jitter, and which of its sides (left, top, right, bottom) carry its
+    # place (for --oracle); the table's likewise, when it was detected
+    boxes: list[tuple[np.ndarray, tuple[bool, ...]]] = field(default_factory=list)
+    jitter: float = 0.0
+    pose: tuple = ()  # the camera (for --oracle): its foot (x, y), yaw, elevation (rad), height, focal, W, H
+    table_box: tuple[np.ndarray, tuple[bool, ...]] | None = None
 
     def in_view(self, x: float, y: float) -> bool:
         u, v, z = self.to_img(np.array([[x, y, 0.0]]))  # type: ignore[operator]
@@ -252,6 +261,19 @@ class Shooting:
         return "".join(f", {text}" for name, text in said.items() if getattr(self, name))
 
 
+def view(
+    pose: tuple, p3: np.ndarray, dc: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Table-frame 3D points -> (u, v, depth) through the camera `pose` (its foot, yaw, elevation,
+    height, focal, W, H), moved by dc (elevation, log height, log focal, yaw) when given."""
+    cam, yaw, th, h, f, W, H = pose
+    dc = np.zeros(4) if dc is None else dc
+    rel = p3[:, :2] - cam
+    c, s = math.cos(yaw + dc[3]), math.sin(yaw + dc[3])
+    xc, yc = rel[:, 0] * c - rel[:, 1] * s, rel[:, 0] * s + rel[:, 1] * c
+    return project(xc, yc, p3[:, 2], th + dc[0], h * math.exp(dc[1]), f * math.exp(dc[2]), W / 2, H / 2)
+
+
 def photograph(
     rng: random.Random, desk: Desk3D, elevation: float, jitter: float, how: Shooting = Shooting()
 ) -> Shot | None:
@@ -276,11 +298,10 @@ def photograph(
         + side * np.array([math.cos(yaw), -math.sin(yaw)]) * (elevation < 85)
     )
 
+    pose = (cam, yaw, th, cam_h, f, W, H)
+
     def to_img(p3: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rel = p3[:, :2] - cam
-        c, s = math.cos(yaw), math.sin(yaw)
-        xc, yc = rel[:, 0] * c - rel[:, 1] * s, rel[:, 0] * s + rel[:, 1] * c
-        return project(xc, yc, p3[:, 2], th, cam_h, f, W / 2, H / 2)
+        return view(pose, p3)
 
     table = np.array([[0, 0, 0], [desk.width, 0, 0], [desk.width, desk.depth, 0], [0, desk.depth, 0]], float)
     # the table's top, sampled along its edges so clipping by the frame is exact enough
@@ -309,14 +330,16 @@ def photograph(
     # occlusion: an object whose bottom is hidden behind a nearer one loses it
     kept = []
     for near, o, b in raw:
+        hidden = False
         for near2, _, c in raw:
             if near2 < near and c[0] <= (b[0] + b[2]) / 2 <= c[2] and c[1] < b[3] < c[3]:
                 cover = (min(b[2], c[2]) - max(b[0], c[0])) / (b[2] - b[0])
                 if cover > 0.6:
                     b = b.copy()
                     b[3] = max(c[1], b[1] + 1)
+                    hidden = True
         if b[3] - b[1] > 0.25 * (to_img(o.pts)[1].max() - to_img(o.pts)[1].min()):
-            kept.append((o, b))
+            kept.append((o, b, hidden))
     dets = []
     if (tb[2] - tb[0]) > 50 and (tb[3] - tb[1]) > 30:
         table = {"id": "table-1", "label": "dining table", "box": _jit(rng, tb, jitter, W, H)}
@@ -325,7 +348,7 @@ def photograph(
         dets.append(table)
     objects = []
     counts: dict[str, int] = {}
-    for o, b in kept:
+    for o, b, _ in kept:
         counts[o.label] = counts.get(o.label, 0) + 1
         dets.append(
             {"id": f"{o.label}-{counts[o.label]}", "label": o.label, "box": _jit(rng, list(b), jitter, W, H)}
@@ -340,7 +363,17 @@ def photograph(
         else None
     )
     scene = Scene.model_validate({"image": image, "objects": dets, "camera": camera})
-    return Shot(scene, elevation, objects, desk, to_img, (elevation, cam_h, f))
+    seen = [
+        (b, (b[0] > 0, b[1] > 0, b[2] < W, b[3] < H and not hidden)) for _, b, hidden in kept
+    ]  # a side on the frame (or hidden behind a nearer object) says nothing of where the object is
+    table_seen = (
+        (np.array(tb), (tb[0] > 0, tb[1] > 0, tb[2] < W, tb[3] < H))
+        if dets and dets[0]["id"] == "table-1"
+        else None
+    )
+    return Shot(
+        scene, elevation, objects, desk, to_img, (elevation, cam_h, f), seen, jitter, pose, table_seen
+    )
 
 
 def _clip(poly: list[tuple[float, float]], W: float, H: float) -> list[tuple[float, float]]:
@@ -475,8 +508,206 @@ def _true_edge(o: Obj, desk: Desk3D) -> float:
     return float(min(f[:, 0].min(), desk.width - f[:, 0].max(), f[:, 1].min(), desk.depth - f[:, 1].max()))
 
 
-def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
-    """Tallies for 'gap' and 'edge' rules, new and old methods."""
+# --- the oracle: the best any method could do from these boxes ----------------------------------
+
+Z_CUTS = (1.96, 1.64, 1.28)  # ranges of 95, 90 and 80 % (two-sided)
+
+
+@dataclass
+class OracleTally:
+    """Expected right / wrong shares of an oracle's verdicts. The oracle is told the boxes and knows
+    how the bench drew everything else (`Oracle`); its measurement is the truth plus a Gaussian
+    error of the sigma the boxes leave (Cramer-Rao with the priors, linearised at the truth). A
+    verdict at a range of +-z sigma is then right with probability Phi(d/sigma - z) and wrong with
+    Phi(-d/sigma - z), d = |truth - threshold|. No method reading the same boxes can be surer, so
+    this bounds what the bench's bar can ask of them."""
+
+    n: int = 0
+    right: list[float] = field(default_factory=lambda: [0.0] * len(Z_CUTS))
+    wrong: list[float] = field(default_factory=lambda: [0.0] * len(Z_CUTS))
+
+    def add(self, d: float, sigma: float) -> None:
+        self.n += 1
+        if not math.isfinite(sigma):
+            return
+        for k, z in enumerate(Z_CUTS):
+            self.right[k] += _phi(d / max(sigma, 1e-9) - z)
+            self.wrong[k] += _phi(-d / max(sigma, 1e-9) - z)
+
+    def merge(self, o: OracleTally) -> None:
+        self.n += o.n
+        self.right = [a + b for a, b in zip(self.right, o.right, strict=True)]
+        self.wrong = [a + b for a, b in zip(self.wrong, o.wrong, strict=True)]
+
+    def row(self) -> str:
+        n = max(self.n, 1)
+        return f"{self.n:5d}  " + "  ".join(
+            f"{100 * (1 - 2 * (1 - _phi(z))):.0f} %: {100 * r / n:5.1f}% right {100 * w / n:4.1f}% wrong"
+            for z, r, w in zip(Z_CUTS, self.right, self.wrong, strict=True)
+        )
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+# What the bench draws but an oracle may be told it does not know, as 1-sigma of its own draws
+# (uniform ranges / sqrt(12)): each kind's scale across and in height, and its turn (a mug's is
+# its handle's, drawn all round).
+SIZE_SD: dict[str, tuple[float, float, float]] = {
+    "cup": (0.052, 0.061, 1.81),
+    "laptop": (0.052, 0.052, 0.081),
+    "keyboard": (0.10, 0.10, 0.081),
+    "mouse": (0.044, 0.072, 0.20),
+    "book": (0.056, 0.19, 0.30),
+    "bottle": (0.041, 0.075, 1.0),
+}
+# the camera: elevation (25-90 degrees), log height, log focal (22-40 mm), the desk's turn (+-10 deg)
+CAMERA_SD = (0.33, 0.30, 0.17, 0.10)
+TABLE_SD = (1e3, 1e3, 23.0, 8.7)  # the table's near-left corner (unknown), width and depth (cm)
+NO = 5  # per object: x, y (cm), log scale across, log scale in height, turn (rad)
+
+
+def _posed(shot: Shot, p3: np.ndarray, dc: np.ndarray) -> np.ndarray:
+    """Box (x1, y1, x2, y2) of table-frame points seen by the camera moved by dc (CAMERA_SD's order),
+    clipped by the frame as the bench's are."""
+    W, H = shot.pose[-2:]
+    u, v, z = view(shot.pose, p3, dc)
+    u, v = u[z > 1], v[z > 1]
+    return np.array([max(u.min(), 0), max(v.min(), 0), min(u.max(), W), min(v.max(), H)])
+
+
+def _moved(o: Obj, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Object o's 3D points and footprint moved by p (NO's order), about its footprint's centre."""
+    c = o.foot.mean(0)
+    cs, sn = math.cos(p[4]), math.sin(p[4])
+    rot = np.array([[cs, sn], [-sn, cs]]) * math.exp(p[2])
+    pts = o.pts.copy()
+    pts[:, :2] = c + (pts[:, :2] - c) @ rot + p[:2]
+    pts[:, 2] *= math.exp(p[3])
+    return pts, c + (o.foot - c) @ rot + p[:2]
+
+
+def _table_pts(desk: Desk3D, p: np.ndarray) -> np.ndarray:
+    x0, y0, w, d = p[0], p[1], desk.width + p[2], desk.depth + p[3]
+    corners = np.array([[x0, y0, 0], [x0 + w, y0, 0], [x0 + w, y0 + d, 0], [x0, y0 + d, 0]], float)
+    t = np.linspace(0, 1, 40)[:, None]
+    return np.vstack([corners[i] + t * (corners[(i + 1) % 4] - corners[i]) for i in range(4)])
+
+
+@dataclass
+class Oracle:
+    """The joint covariance of everything a desk's boxes leave unknown (linearised at the truth):
+    the camera unless `camera_known`, the table's place and size, and each object's place, and its
+    size and turn unless `shapes_known`. Column blocks: camera (4), table (4), objects (NO each)."""
+
+    shot: Shot
+    camera_known: bool
+    shapes_known: bool
+    cov: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        shot, n = self.shot, len(self.shot.objects)
+        npar = 8 + NO * n
+        sd = np.concatenate(
+            [CAMERA_SD, TABLE_SD] + [[1e3, 1e3, *SIZE_SD.get(o.label, (0.1, 0.1, 1.0))] for o in shot.objects]
+        )
+        free = np.ones(npar, bool)
+        free[:4] = not self.camera_known
+        if self.shapes_known:
+            for i in range(n):
+                free[8 + NO * i + 2 : 8 + NO * (i + 1)] = False
+        rows: list[np.ndarray] = []  # d(side)/d(params) / sigma, one per informative side
+        jit = shot.jitter
+        blocks: list[tuple[np.ndarray, tuple[bool, ...], object, slice]] = []
+        if shot.table_box is not None:
+            tb, seen = shot.table_box
+            blocks.append((tb, seen, lambda q: _table_pts(shot.desk, q), slice(4, 8)))
+        for i, o in enumerate(shot.objects):
+            b, seen = shot.boxes[i]
+            blocks.append((b, seen, lambda q, o=o: _moved(o, q)[0], slice(8 + NO * i, 8 + NO * (i + 1))))
+        for box, seen, pts_of, own in blocks:
+            sig = np.array([jit * (box[2] - box[0]), jit * (box[3] - box[1])] * 2)
+            k = own.stop - own.start
+            cols = list(range(4)) + list(range(own.start, own.stop))
+            J = np.zeros((4, len(cols)))
+            for j, col in enumerate(cols):
+                step = 1e-3 if col < 4 else 0.01
+                dc, dq = np.zeros(4), np.zeros(k)
+                for sign in (1, -1):
+                    if col < 4:
+                        dc[col] = sign * step
+                    else:
+                        dq[col - own.start] = sign * step
+                    J[:, j] += sign * _posed(shot, pts_of(dq), dc) / (2 * step)  # type: ignore[operator]
+            for r in range(4):
+                if seen[r] and sig[r] > 0:
+                    row = np.zeros(npar)
+                    row[cols] = J[r] / sig[r]
+                    rows.append(row)
+        A = np.array(rows)[:, free] if rows else np.zeros((0, int(free.sum())))
+        info = A.T @ A + np.diag(1 / sd[free] ** 2)
+        self.cov = np.zeros((npar, npar))
+        self.cov[np.ix_(free, free)] = np.linalg.pinv(info)
+
+    def sigma(self, a: int, b: int | None) -> float:
+        """Sigma (cm) of the gap between objects a and b, or of a's distance to the table's edge."""
+        shot = self.shot
+        ia = np.arange(8 + NO * a, 8 + NO * (a + 1))
+        oa = shot.objects[a]
+        if b is None:
+            if shot.table_box is None:
+                return math.inf
+            idx = np.concatenate([ia, np.arange(4, 8)])
+
+            def f(p: np.ndarray) -> float:
+                foot = _moved(oa, p[:NO])[1] - p[NO : NO + 2]
+                w, d = shot.desk.width + p[NO + 2], shot.desk.depth + p[NO + 3]
+                return float(
+                    min(foot[:, 0].min(), w - foot[:, 0].max(), foot[:, 1].min(), d - foot[:, 1].max())
+                )
+
+        else:
+            idx = np.concatenate([ia, np.arange(8 + NO * b, 8 + NO * (b + 1))])
+            ob = shot.objects[b]
+
+            def f(p: np.ndarray) -> float:
+                return poly_gap(_moved(oa, p[:NO])[1], _moved(ob, p[NO:])[1])
+
+        g = _grad(f, len(idx), 0.01)
+        return float(math.sqrt(max(g @ self.cov[np.ix_(idx, idx)] @ g, 0.0)))
+
+
+def _grad(f: object, n: int, h: float = 0.05) -> np.ndarray:
+    """Central differences of f(shift) over `n` coordinates."""
+    g = np.zeros(n)
+    for k in range(n):
+        e = np.zeros(n)
+        e[k] = h
+        g[k] = (f(e) - f(-e)) / (2 * h)  # type: ignore[operator]
+    return g
+
+
+ORACLES = {
+    "knowing the camera and every shape": (True, True),
+    "knowing only the bench's draws": (False, False),
+}
+
+
+GAP_BINS = ((2, 5), (5, 10), (10, 20), (20, 40), (40, 1000))
+# per 35-80 degree case: kind, true cm, the method's outcome, the oracles' expected right at 95 %
+# (per ORACLES)
+CASES: list[tuple[str, float, str, list[float], list[float]]] = []
+
+
+def tallies() -> dict[str, Tally | OracleTally]:
+    return {k: Tally() for k in KINDS} | {
+        f"oracle{i} {k}": OracleTally() for k in ("gap", "edge") for i in range(len(ORACLES))
+    }
+
+
+def judge(rng: random.Random, shot: Shot, oracle: bool = False) -> dict[str, Tally | OracleTally]:
+    """Tallies for 'gap' and 'edge' rules, new and old methods (and the oracle's, when asked)."""
     scene = shot.scene
     ids = [o.id for o in scene.objects if o.label != "dining table"]
     truth = dict(zip(ids, shot.objects, strict=True))
@@ -498,7 +729,7 @@ def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
             want = "satisfied" if (e >= t if bound == "min" else e <= t) else "violated"
             kind = "edge" if _edges_in_view(shot, truth[a], 2 * max(t, e)) else "edge cut"
             cases.append((kind, a, None, bound, t, want, e))
-    out = {k: Tally() for k in KINDS}
+    out = tallies()
     if not cases:
         return out
     t0 = time.perf_counter()
@@ -508,6 +739,7 @@ def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
     rules = [_rule(_text(truth, c)) for c in cases]
     verdicts = evaluate(rules, scene, scale, desk)
     old = estimate_scale(scene)
+    oracles = [Oracle(shot, *known) for known in ORACLES.values()] if oracle else []
     for c, v in zip(cases, verdicts, strict=True):
         kind, a, b, bound, t, want, true = c
         m = next(
@@ -521,6 +753,18 @@ def judge(rng: random.Random, shot: Shot) -> dict[str, Tally]:
         if m is None:
             continue  # a 'within' rule judged another, nearer object of that kind
         out[kind].add(m.status, want)
+        if oracle and kind in ("gap", "edge"):
+            ia, ib = ids.index(a), (ids.index(b) if b else None)
+            sure, sigmas = [], []
+            for k, o in enumerate(oracles):
+                sigma = o.sigma(ia, ib)
+                sigmas.append(sigma)
+                out[f"oracle{k} {kind}"].add(abs(true - t), sigma)  # type: ignore[union-attr]
+                p = OracleTally()
+                p.add(abs(true - t), sigma)
+                sure.append(p.right[0])
+            if 35 <= shot.elevation < 80:
+                CASES.append((kind, true, "right" if m.status == want else m.status, sure, sigmas))
         if kind == "gap" and m.measured_cm is not None and true >= 5:
             out[kind].errors.append(abs(m.measured_cm - true) / true)
         if kind == "gap" and m.range_cm is not None:
@@ -579,10 +823,10 @@ def band_of(elev: float) -> tuple[int, int]:
 
 
 def run(
-    desks: int, seed: int, jitter: float, how: Shooting = Shooting()
-) -> dict[tuple[int, int], dict[str, Tally]]:
+    desks: int, seed: int, jitter: float, how: Shooting = Shooting(), oracle: bool = False
+) -> dict[tuple[int, int], dict[str, Tally | OracleTally]]:
     rng = random.Random(seed)
-    res = {b: {k: Tally() for k in KINDS} for b in BANDS}
+    res = {b: tallies() for b in BANDS}
     done = 0
     while done < desks:
         desk = make_desk(rng)
@@ -591,9 +835,47 @@ def run(
         if shot is None:
             continue
         done += 1
-        for k, t in judge(rng, shot).items():
-            res[band_of(elev)][k].merge(t)
+        for k, t in judge(rng, shot, oracle).items():
+            res[band_of(elev)][k].merge(t)  # type: ignore[arg-type]
     return res
+
+
+def print_oracle(total: dict[tuple[int, int], dict[str, Tally | OracleTally]]) -> None:
+    """The oracles' expected verdicts at 35-80 degrees beside the method's, by how big the truth is."""
+    for which, said in enumerate(ORACLES):
+        both = OracleTally()
+        print(f"the oracle {said}:")
+        for kind in ("gap", "edge"):
+            agg = OracleTally()
+            for b in BANDS[1:4]:
+                agg.merge(total[b][f"oracle{which} {kind}"])  # type: ignore[arg-type]
+            both.merge(agg)
+            print(f"35-80 deg  {kind:9s} {agg.row()}")
+        print(f"35-80 deg  clear-cut {both.row()}")
+    errs = np.random.default_rng(0).standard_normal(200)  # the oracles' cm error, as the bench's
+    for which, said in enumerate(ORACLES):  # (|measured - true| / true, gaps of 5 cm or more)
+        rel = np.concatenate(
+            [np.abs(errs) * c[4][which] / c[1] for c in CASES if c[0] == "gap" and c[1] >= 5]
+        )
+        if len(rel) and np.isfinite(rel).any():
+            rel = np.where(np.isfinite(rel), rel, np.inf)
+            print(
+                f"35-80 deg  gap cm error, the oracle {said}: median {100 * np.median(rel):.1f}% / "
+                f"p90 {100 * np.quantile(rel, 0.9):.1f}%"
+            )
+    print("35-80 deg, by true cm: cases; the method right / uncertain %; the oracles right % at 95 %")
+    for kind in ("gap", "edge"):
+        for lo, hi in GAP_BINS:
+            got = [c for c in CASES if c[0] == kind and lo <= c[1] < hi]
+            if got:
+                n = len(got)
+                right = sum(c[2] == "right" for c in got)
+                unsure = sum(c[2] not in ("right", "satisfied", "violated") for c in got)
+                print(
+                    f"  {kind:5s} {lo:>3}-{hi if hi < 1000 else '':<3} cm {n:4d}  method "
+                    f"{100 * right / n:5.1f} / {100 * unsure / n:5.1f}  oracles "
+                    + " / ".join(f"{100 * sum(c[3][k] for c in got) / n:5.1f}" for k in range(len(ORACLES)))
+                )
 
 
 def main() -> None:
@@ -623,16 +905,27 @@ def main() -> None:
         action="store_true",
         help="the table outlined as a segmenting detector would: what a -seg model adds to its edges",
     )
+    ap.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also what an oracle that knows the camera and every shape could decide from the same boxes",
+    )
     args = ap.parse_args()
+    if args.oracle and (args.outline or args.given_camera):
+        ap.error(
+            "--oracle reads the boxes alone, as the default photos give them: with --outline or "
+            "--given-camera the method knows more than the oracle is told, so it is no bound"
+        )
     how = Shooting(args.exif, args.square, args.given_camera, args.outline)
     for jit in args.jitter:
         t0 = time.perf_counter()
         FIT_S.clear()
-        total = {b: {k: Tally() for k in KINDS} for b in BANDS}
+        CASES.clear()
+        total = {b: tallies() for b in BANDS}
         for seed in args.seeds:
-            for b, d in run(args.desks, seed, jit, how).items():
+            for b, d in run(args.desks, seed, jit, how, args.oracle).items():
                 for k, t in d.items():
-                    total[b][k].merge(t)
+                    total[b][k].merge(t)  # type: ignore[arg-type]
         took = time.perf_counter() - t0
         print(
             f"\n== box jitter {100 * jit:.0f} %, seeds {args.seeds}, {args.desks} desks each ({took:.0f} s)"
@@ -667,6 +960,8 @@ def main() -> None:
             old_top.merge(total[BANDS[4]]["old " + kind])
         print(f"80-90 deg  clear-cut new {top.row()}")
         print(f"80-90 deg  clear-cut old {old_top.row()}")
+        if args.oracle:
+            print_oracle(total)
 
 
 if __name__ == "__main__":
