@@ -74,9 +74,9 @@ def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> d
     centre = np.asarray(t.outline, dtype=float).mean(axis=0)
     cx, cy = fit.ground(centre[0], centre[1])
     best: dict[EdgeName, tuple[float, Line]] = {}
-    for s, e in sides:
+    for side in sides:
         ends = []
-        for p in (s, e):
+        for p in (side.start, side.end):
             noise = rng.standard_normal((k, 2)) * sig
             noise[0] = 0.0
             ends.append(np.column_stack(fit.ground(p[0] + noise[:, 0], p[1] + noise[:, 1])))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations, pairwise
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,21 @@ SIMPLIFY_FRAC = 0.01  # of the photo's diagonal: how far a mask's wiggle may str
 MIN_SIDE_FRAC = 0.06  # of the photo's diagonal: a shorter straight stretch is a notch, not a side
 MAX_SIDES = 4  # more straight stretches than a rectangle has: a round or odd table, no sides read
 OFF_PLANE_SIGMAS = 5.0  # the residual of a pair a camera puts above its horizon
+# Two sides that follow each other along the outline meet at a table corner, unless the outline
+# barely turns there (a side bent by something in front of it): a corner turns at least this much.
+MIN_CORNER_DEG = 15.0
+
+
+class Side(NamedTuple):
+    """A straight stretch of a table's outline, in pixels. `run` and `step` say where it lies along
+    the outline: sides of one run (the outline between two meetings with the frame) with
+    consecutive steps meet at a corner of the table, so they are square to each other on the plane,
+    however the desk is turned."""
+
+    start: F
+    end: F
+    run: int
+    step: int
 
 
 def _rdp(pts: F, eps: float) -> list[int]:
@@ -53,7 +69,7 @@ def frame_borders(points: F, width: float, height: float, border_frac: float) ->
 
 def image_sides(
     outline: list[tuple[float, float]], width: float, height: float, border_frac: float
-) -> list[tuple[F, F]]:
+) -> list[Side]:
     """The straight stretches of an outline that are not the photo's border, as (start, end) pixel
     pairs: where the mask meets the frame (within `border_frac` of it), the table goes on past it,
     and that is no side."""
@@ -81,22 +97,22 @@ def image_sides(
     else:
         runs.append([*cur, cur[0]])  # closed: the whole table is in the photo
     diag = float(np.hypot(width, height))
-    sides: list[tuple[F, F]] = []
-    for run in runs:
+    sides: list[Side] = []
+    for r, run in enumerate(runs):
         pts = p[run]
         keep = _rdp(pts, SIMPLIFY_FRAC * diag)
-        for a, b in pairwise(keep):
+        for k, (a, b) in enumerate(pairwise(keep)):
             s, e = pts[a], pts[b]
             if (border[run[a]] & border[run[b]]).any():
                 continue  # along one border of the frame: where the photo stops, not the table
             if np.hypot(*(e - s)) >= MIN_SIDE_FRAC * diag:
-                sides.append((s, e))
+                sides.append(Side(s, e, r, k))
     return sides
 
 
 def rectangle_sides(
     outline: list[tuple[float, float]], width: float, height: float, border_frac: float
-) -> list[tuple[F, F]]:
+) -> list[Side]:
     """`image_sides`, or none when there are more than a rectangle has (a round table's outline
     is chords, and a distance to a chord is no distance to its edge)."""
     sides = image_sides(outline, width, height, border_frac)
@@ -106,9 +122,8 @@ def rectangle_sides(
 @dataclass(frozen=True)
 class Sides:
     """A table's sides in the picture, paired: each pair's sides are parallel on the plane
-    (`square` False) or square to each other (True). Which is which is read from the picture: a
-    side running more up than across is one of the table's left and right sides (a desk is never
-    turned so far against the camera that they run more across)."""
+    (`square` False) or square to each other (True). Which is which comes from the outline's
+    order (`sides_of_a_kind`), and from the picture only between stretches the frame parts."""
 
     ends: F  # (m, 2, 2): each side's two ends, pixels
     pairs: np.ndarray  # (p, 2) side indices
@@ -116,17 +131,47 @@ class Sides:
     sigma: F  # (p,) radians: how far the picture's angle may be off (both sides' ends' jitter)
 
 
-def paired(sides: list[tuple[F, F]], sigma_px: float) -> Sides | None:
+def _meet_at_a_corner(a: Side, b: Side) -> bool:
+    if a.run != b.run or abs(a.step - b.step) != 1:
+        return False
+    da, db = a.end - a.start, b.end - b.start
+    cos = abs(float(np.dot(da, db))) / (float(np.hypot(*da) * np.hypot(*db)) or 1.0)
+    return cos < np.cos(np.radians(MIN_CORNER_DEG))
+
+
+def sides_of_a_kind(sides: list[Side]) -> np.ndarray:
+    """(m,) 0 or 1 per side: sides of one kind are parallel on the plane, of two kinds square.
+    Along the outline, sides that meet at a corner alternate, whatever the desk's turn (a desk
+    turned 30 degrees shows its left side running more across the picture than up). Stretches the
+    frame parts from each other are set against each other by the picture: a side running more up
+    than across is more likely a left or right side, so each stretch takes the flip that agrees
+    with that over most of its length."""
+    m = len(sides)
+    kind, group = np.zeros(m, dtype=int), np.arange(m)
+    for i in range(1, m):
+        if _meet_at_a_corner(sides[i - 1], sides[i]):
+            kind[i], group[i] = 1 - kind[i - 1], group[i - 1]
+    d = np.array([s.end - s.start for s in sides], dtype=float)
+    up = (np.abs(d[:, 1]) > np.abs(d[:, 0])).astype(int)
+    length = np.hypot(d[:, 0], d[:, 1])
+    for g in np.unique(group):
+        of = group == g
+        if np.sum(length[of] * (kind[of] != up[of])) > np.sum(length[of] * (kind[of] == up[of])):
+            kind[of] = 1 - kind[of]
+    return kind
+
+
+def paired(sides: list[Side], sigma_px: float) -> Sides | None:
     """The pairs of `sides` (two or more) and how sure each pair's angle is: a side's ends placed
     to `sigma_px` turn it by about sqrt(2) sigma_px / its length."""
     if len(sides) < 2:
         return None
-    ends = np.array([[s, e] for s, e in sides], dtype=float)
+    ends = np.array([[s.start, s.end] for s in sides], dtype=float)
     d = ends[:, 1] - ends[:, 0]
     length = np.hypot(d[:, 0], d[:, 1])
-    across = np.abs(d[:, 1]) > np.abs(d[:, 0])  # runs up the picture: left or right
+    kind = sides_of_a_kind(sides)
     pairs = np.array(list(combinations(range(len(sides)), 2)), dtype=int)
-    square = across[pairs[:, 0]] != across[pairs[:, 1]]
+    square = kind[pairs[:, 0]] != kind[pairs[:, 1]]
     turn = np.sqrt(2.0) * sigma_px / length
     sigma = np.hypot(turn[pairs[:, 0]], turn[pairs[:, 1]])
     return Sides(ends, pairs, square, sigma)
