@@ -23,7 +23,7 @@ from mugpos.scene.camera import F
 from mugpos.scene.model import Detection, EdgeName
 from mugpos.scene.plane import PlaneFit
 from mugpos.scene.posterior import OBJECT_TEMPER
-from mugpos.scene.sides import rectangle_sides
+from mugpos.scene.sides import rectangle_sides, sides_of_a_kind
 
 SIDE_SEED = 13
 
@@ -44,12 +44,20 @@ class Line:
             return py - nx * (along - px) / ny
 
 
-def _name(normal: F) -> EdgeName:
-    """Which side of the table an inward normal (on the plane) belongs to."""
-    nx, ny = float(normal[0]), float(normal[1])
-    if abs(ny) >= abs(nx):
-        return "front" if ny > 0 else "back"
-    return "left" if nx > 0 else "right"
+def _names(normals: list[F], kinds: np.ndarray) -> list[EdgeName]:
+    """Which side of the table each inward normal (on the plane) belongs to. Sides of one kind
+    (parallel: `sides_of_a_kind`) are front and back, or left and right, together: a desk turned
+    45 degrees has every normal as much across as deep, and reading each alone gave two sides one
+    name (and lost one). The kind nearer to running across the picture is front and back."""
+    nx, ny = (np.array([abs(float(n[j])) for n in normals]) for j in (0, 1))
+    across = [float(np.mean(ny[kinds == g] - nx[kinds == g])) if (kinds == g).any() else 0.0 for g in (0, 1)]
+    out: list[EdgeName] = []
+    for n, g in zip(normals, kinds, strict=True):
+        if across[g] > across[1 - g] or (across[g] == across[1 - g] and g == 0):
+            out.append("front" if n[1] > 0 else "back")
+        else:
+            out.append("left" if n[0] > 0 else "right")
+    return out
 
 
 def jitter_px(t: Detection) -> F:
@@ -73,8 +81,8 @@ def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> d
     sig = jitter_px(t)
     centre = np.asarray(t.outline, dtype=float).mean(axis=0)
     cx, cy = fit.ground(centre[0], centre[1])
-    best: dict[EdgeName, tuple[float, Line]] = {}
-    for side in sides:
+    read: list[tuple[int, float, Line]] = []  # side index, length by the best fit, line
+    for i, side in enumerate(sides):
         ends = []
         for p in (side.start, side.end):
             noise = rng.standard_normal((k, 2)) * sig
@@ -90,9 +98,14 @@ def outline_sides(fit: PlaneFit, t: Detection, width: float, height: float) -> d
         # inward: toward the outline's middle (a convex table's middle is inside it)
         towards = (cx - a[:, 0]) * n[:, 0] + (cy - a[:, 1]) * n[:, 1]
         n = np.where((towards < 0)[:, None], -n, n)
-        name = _name(n[0])
-        if name not in best or length[0] > best[name][0]:
-            best[name] = (float(length[0]), Line(point=a, normal=n))
+        read.append((i, float(length[0]), Line(point=a, normal=n)))
+    if not read:
+        return {}
+    names = _names([line.normal[0] for _, _, line in read], sides_of_a_kind([sides[i] for i, _, _ in read]))
+    best: dict[EdgeName, tuple[float, Line]] = {}
+    for (_, length0, line), name in zip(read, names, strict=True):
+        if name not in best or length0 > best[name][0]:
+            best[name] = (length0, line)
     return {name: line for name, (_, line) in best.items()}
 
 

@@ -148,6 +148,8 @@ def sides_of_a_kind(sides: list[Side]) -> np.ndarray:
     with that over most of its length."""
     m = len(sides)
     kind, group = np.zeros(m, dtype=int), np.arange(m)
+    if m == 0:
+        return kind
     for i in range(1, m):
         if _meet_at_a_corner(sides[i - 1], sides[i]):
             kind[i], group[i] = 1 - kind[i - 1], group[i - 1]

@@ -123,6 +123,30 @@ def test_a_desk_turned_30_degrees_keeps_its_sides_apart() -> None:
     assert abs(e.elevation_deg.value - elev) < 3.0, e.elevation_deg
 
 
+def test_a_desk_turned_45_degrees_keeps_four_sides() -> None:
+    # At 45 degrees every side's normal is as much across as deep: named one by one, two sides
+    # took one name and one was lost, and the mug beside it was measured to the far side
+    # (25 cm, range 15-33, for a mug 8 cm from its side). Parallel sides are named together.
+    elev = 50.0
+    box, outline, corners = _turned_table(elev, 45.0)
+    objs = [("laptop-1", "laptop", 5.0, 100.0)]
+    middle = corners.mean(axis=0)
+    for k in range(4):
+        a, b = corners[k], corners[(k + 1) % 4]
+        inward = np.array([-(b - a)[1], (b - a)[0]]) / np.hypot(*(b - a))
+        inward = inward if np.dot(inward, middle - (a + b) / 2) > 0 else -inward
+        mug = (a + b) / 2 + (8.0 + 4.1) * inward  # 8 cm from the side (radius 4.1, handle away)
+        objs.append((f"cup-{k + 1}", "cup", float(mug[0]), float(mug[1])))
+    table = {"id": "table-1", "label": "dining table", "box": box, "outline": outline}
+    desk = measure_desk(shoot(objs, elev, CAM_H, more=[table]))
+    assert len(desk.surfaces["table-1"].lines) == 4
+    for k in range(4):
+        near = [desk.edge_distance(f"cup-{k + 1}", e).measured for e in ("front", "right", "back", "left")]
+        got = min(near, key=lambda m: m.value_cm if m.value_cm is not None else math.inf)
+        assert got.value_cm is not None and abs(got.value_cm - 8.0) < 1.5, (k, got)
+        assert got.lo_cm is not None and got.hi_cm is not None and got.lo_cm <= 8.0 <= got.hi_cm, (k, got)
+
+
 def test_a_round_table_s_outline_has_no_sides() -> None:
     # An ellipse simplifies into chords; a distance to a chord is no distance to the edge.
     a = np.linspace(0, 2 * np.pi, 400, endpoint=False)
